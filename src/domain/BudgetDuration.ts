@@ -76,13 +76,17 @@ export const Parsed: Schema.Schema<BudgetDuration> = Schema.Struct({
  * Schema.decodeUnknownSync(BudgetDuration.FromString)("30d") // { count: 30, unit: "d" }
  * @since 0.1.0
  */
-export const FromString: Schema.Schema<BudgetDuration, string> = Schema.transformOrFail(Schema.String, Parsed, {
-  strict: true,
-  decode: (input, _options, ast) => {
-    const parsed = parse(input)
-    return parsed === undefined
-      ? ParseResult.fail(new ParseResult.Type(ast, input, expectedMessage(input)))
-      : ParseResult.succeed(parsed)
-  },
-  encode: (duration) => ParseResult.succeed(format(duration))
-}).pipe(Schema.annotations({ identifier: "BudgetDuration" }))
+export const FromString: Schema.Schema<BudgetDuration, string> = Schema.transformOrFail(
+  Schema.String,
+  Parsed,
+  {
+    strict: true,
+    decode: (input, _options, ast) => {
+      const parsed = parse(input)
+      return parsed === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, input, expectedMessage(input)))
+        : ParseResult.succeed(parsed)
+    },
+    encode: (duration) => ParseResult.succeed(format(duration))
+  }
+).pipe(Schema.annotations({ identifier: "BudgetDuration" }))

@@ -10,7 +10,6 @@ import { Schema } from "effect"
 const Ident = Schema.String.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(256, { message: () => "must be at most 256 characters" }),
-  // eslint-disable-next-line no-control-regex
   Schema.pattern(/^[^\u0000-\u001f\u007f]+$/, { message: () => "must not contain control characters" })
 )
 

@@ -65,5 +65,6 @@ export const patch = (limits: Limits, change: LimitsPatch): Limits =>
 export const changesDuration = (limits: Limits, change: LimitsPatch): boolean =>
   change.budgetDuration !== undefined &&
   !Option.getEquivalence(
-    (a: BudgetDuration.BudgetDuration, b: BudgetDuration.BudgetDuration) => a.count === b.count && a.unit === b.unit
+    (a: BudgetDuration.BudgetDuration, b: BudgetDuration.BudgetDuration) =>
+      a.count === b.count && a.unit === b.unit
   )(limits.budgetDuration, change.budgetDuration)

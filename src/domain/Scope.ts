@@ -7,7 +7,15 @@ import { Schema } from "effect"
 import type { EndUserId, KeyHash, OrganizationId, TeamId, UserId } from "./Ids.js"
 
 /** @since 0.1.0 */
-export const ScopeKind = Schema.Literal("key", "user", "membership", "team", "organization", "end_user", "global")
+export const ScopeKind = Schema.Literal(
+  "key",
+  "user",
+  "membership",
+  "team",
+  "organization",
+  "end_user",
+  "global"
+)
 /** @since 0.1.0 */
 export type ScopeKind = typeof ScopeKind.Type
 

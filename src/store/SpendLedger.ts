@@ -87,7 +87,11 @@ export interface SpendLedgerShape {
    * Replaces the hold with the real cost on every scope and writes the spend log
    * row, in one atomic step. A hold that expired is charged all the same.
    */
-  readonly settle: (hold: Hold, cost: Money, log: SpendLogDraft) => Effect.Effect<Settlement, HoldClosed | StoreError>
+  readonly settle: (
+    hold: Hold,
+    cost: Money,
+    log: SpendLogDraft
+  ) => Effect.Effect<Settlement, HoldClosed | StoreError>
   /** Gives the held amount back (a failed upstream call). Releasing an expired hold is a no-op. */
   readonly release: (hold: Hold) => Effect.Effect<void, HoldClosed | StoreError>
   /** Reclaims every expired hold now; returns how many. Holds are also reclaimed lazily. */
