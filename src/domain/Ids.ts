@@ -48,6 +48,16 @@ export const KeyHash = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/), Sche
 /** @since 0.1.0 */
 export type KeyHash = typeof KeyHash.Type
 
+/**
+ * The public id of a virtual key (LiteLLM's `token_id`): random, unrelated to the
+ * token, so it can be shown and used to manage the key without revealing anything.
+ *
+ * @since 0.1.0
+ */
+export const KeyId = Ident.pipe(Schema.brand("KeyId"))
+/** @since 0.1.0 */
+export type KeyId = typeof KeyId.Type
+
 /** @since 0.1.0 */
 export const HoldId = Ident.pipe(Schema.brand("HoldId"))
 /** @since 0.1.0 */

@@ -1,6 +1,6 @@
 /** @since 0.1.0 */
 import { Schema } from "effect"
-import { EndUserId, KeyHash, OrganizationId, RequestId, TeamId, UserId } from "./Ids.js"
+import { EndUserId, KeyHash, KeyId, OrganizationId, RequestId, TeamId, UserId } from "./Ids.js"
 import * as Money from "./Money.js"
 
 /** @since 0.1.0 */
@@ -16,6 +16,7 @@ export type SpendStatus = typeof SpendStatus.Type
  */
 export class SpendLog extends Schema.Class<SpendLog>("SpendLog")({
   requestId: RequestId,
+  keyId: KeyId,
   keyHash: KeyHash,
   keyLabel: Schema.String,
   userId: Schema.OptionFromSelf(UserId),

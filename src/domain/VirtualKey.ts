@@ -1,6 +1,6 @@
 /** @since 0.1.0 */
 import { Schema } from "effect"
-import { KeyHash, TeamId, UserId } from "./Ids.js"
+import { KeyHash, KeyId, TeamId, UserId } from "./Ids.js"
 import { Limits } from "./Limits.js"
 import { Metadata } from "./Metadata.js"
 import { SpendSnapshot } from "./Spend.js"
@@ -12,6 +12,7 @@ import { SpendSnapshot } from "./Spend.js"
  * @since 0.1.0
  */
 export class VirtualKey extends Schema.Class<VirtualKey>("VirtualKey")({
+  keyId: KeyId,
   hash: KeyHash,
   keyAlias: Schema.OptionFromSelf(Schema.String),
   displayPrefix: Schema.String,

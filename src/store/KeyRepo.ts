@@ -5,7 +5,7 @@
  */
 import { Context, type DateTime, type Effect, type Option } from "effect"
 import type { AlreadyExists, NotFound } from "../domain/Errors.js"
-import type { KeyHash, TeamId, UserId } from "../domain/Ids.js"
+import type { KeyHash, KeyId, TeamId, UserId } from "../domain/Ids.js"
 import type { Limits, LimitsPatch } from "../domain/Limits.js"
 import type { Metadata } from "../domain/Metadata.js"
 import type { VirtualKey } from "../domain/VirtualKey.js"
@@ -13,6 +13,7 @@ import type { StoreError } from "./StoreError.js"
 
 /** @since 0.1.0 */
 export interface KeyDraft {
+  readonly keyId: KeyId
   readonly hash: KeyHash
   readonly keyAlias: Option.Option<string>
   readonly displayPrefix: string
@@ -40,6 +41,7 @@ export interface KeyPatch {
 /** @since 0.1.0 */
 export interface KeyRepoShape {
   readonly find: (hash: KeyHash) => Effect.Effect<Option.Option<VirtualKey>, StoreError>
+  readonly findById: (keyId: KeyId) => Effect.Effect<Option.Option<VirtualKey>, StoreError>
   readonly listByTeam: (teamId: TeamId) => Effect.Effect<ReadonlyArray<VirtualKey>, StoreError>
   readonly listByUser: (userId: UserId) => Effect.Effect<ReadonlyArray<VirtualKey>, StoreError>
   readonly insert: (draft: KeyDraft) => Effect.Effect<VirtualKey, AlreadyExists | StoreError>

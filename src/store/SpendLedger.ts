@@ -10,7 +10,16 @@
  */
 import { Context, type DateTime, type Effect, type Option } from "effect"
 import type { BudgetExceeded, HoldClosed } from "../domain/Errors.js"
-import type { EndUserId, HoldId, KeyHash, OrganizationId, RequestId, TeamId, UserId } from "../domain/Ids.js"
+import type {
+  EndUserId,
+  HoldId,
+  KeyHash,
+  KeyId,
+  OrganizationId,
+  RequestId,
+  TeamId,
+  UserId
+} from "../domain/Ids.js"
 import type { Money } from "../domain/Money.js"
 import type { ScopeRef } from "../domain/Scope.js"
 import type { SpendSnapshot } from "../domain/Spend.js"
@@ -58,6 +67,7 @@ export interface Hold {
 /** The spend log row of a settlement, less what the ledger fills in (cost, end time). @since 0.1.0 */
 export interface SpendLogDraft {
   readonly requestId: RequestId
+  readonly keyId: KeyId
   readonly keyHash: KeyHash
   readonly keyLabel: string
   readonly userId: Option.Option<UserId>

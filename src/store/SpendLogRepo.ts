@@ -4,13 +4,13 @@
  * @since 0.1.0
  */
 import { Context, type DateTime, type Effect } from "effect"
-import type { KeyHash, TeamId, UserId } from "../domain/Ids.js"
+import type { KeyId, TeamId, UserId } from "../domain/Ids.js"
 import type { SpendLog } from "../domain/SpendLog.js"
 import type { StoreError } from "./StoreError.js"
 
 /** Every filter is optional; dates bound `startedAt`, start inclusive, end exclusive. @since 0.1.0 */
 export interface SpendLogFilter {
-  readonly keyHash?: KeyHash
+  readonly keyId?: KeyId
   readonly userId?: UserId
   readonly teamId?: TeamId
   readonly startDate?: DateTime.Utc
