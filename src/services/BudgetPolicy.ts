@@ -1,0 +1,284 @@
+/**
+ * Decides whether a request may run and records what it cost.
+ *
+ * `authorize` authenticates the key, checks the model allow-lists, resolves every
+ * scope of the request (SPEC 3), estimates the worst-case cost and places one hold on
+ * all scopes at once. `settle` replaces the hold with the real cost; `release` gives it
+ * back when the upstream call failed.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, DateTime, Effect, Layer, Metric, Option, type Redacted, Schema } from "effect"
+import {
+  Blocked,
+  type BudgetExceeded,
+  type HoldClosed,
+  InvalidRequest,
+  ModelNotAllowed,
+  type PriceUnknown,
+  type StoreUnavailable,
+  type TeamBudgetError
+} from "../domain/Errors.js"
+import { EndUserId, HoldId, RequestId } from "../domain/Ids.js"
+import * as Money from "../domain/Money.js"
+import type { Principal } from "../domain/Principal.js"
+import type { ScopeRef } from "../domain/Scope.js"
+import type { SpendStatus } from "../domain/SpendLog.js"
+import * as VirtualKey from "../domain/VirtualKey.js"
+import { EndUserRepo } from "../store/EndUserRepo.js"
+import { type Headroom, type Hold, type Mode, type Settlement, SpendLedger } from "../store/SpendLedger.js"
+import type { StoreError } from "../store/StoreError.js"
+import { type AuthError, KeyAuth } from "./KeyAuth.js"
+import * as Metrics from "./Metrics.js"
+import { Pricing, type Usage } from "./Pricing.js"
+
+/** @since 0.1.0 */
+export interface AuthorizeRequest {
+  /** The bearer token, without `Bearer `. */
+  readonly apiKey: string | Redacted.Redacted<string>
+  readonly model: string
+  /** Estimated prompt tokens (see `TokenEstimator`). */
+  readonly promptTokens: number
+  /** `max_completion_tokens` / `max_tokens` of the request; else the model's cap, else the configured default. */
+  readonly maxOutputTokens?: number
+  /** The `user` field of an OpenAI request: an end user (customer) scope. */
+  readonly endUser?: string
+  /** Defaults to a random id. */
+  readonly requestId?: string
+}
+
+/** A request that may run, and the hold it carries. @since 0.1.0 */
+export interface Admission {
+  readonly requestId: RequestId
+  readonly principal: Principal
+  readonly model: string
+  readonly endUser: Option.Option<EndUserId>
+  readonly hold: Hold
+  /** The worst-case cost held (what strict mode held; optimistic holds nothing). */
+  readonly estimate: Money.Money
+  readonly startedAt: DateTime.Utc
+  /** Admitted without a hold because the store was unreachable and `failOpen` is on. */
+  readonly unheld: boolean
+}
+
+/** @since 0.1.0 */
+export type AuthorizeError =
+  AuthError | ModelNotAllowed | Blocked | BudgetExceeded | PriceUnknown | InvalidRequest | StoreError
+
+/** @since 0.1.0 */
+export type SettleError = HoldClosed | PriceUnknown | InvalidRequest | StoreError
+
+/** @since 0.1.0 */
+export interface BudgetPolicyShape {
+  readonly authorize: (request: AuthorizeRequest) => Effect.Effect<Admission, AuthorizeError>
+  /** Charges the real usage and writes the spend log row. */
+  readonly settle: (
+    admission: Admission,
+    usage: Usage,
+    status?: SpendStatus
+  ) => Effect.Effect<Settlement, SettleError>
+  /** Gives the hold back: the upstream call failed and nothing was delivered. */
+  readonly release: (admission: Admission) => Effect.Effect<void, HoldClosed | StoreError>
+}
+
+/** @since 0.1.0 */
+export class BudgetPolicy extends Context.Tag("teambudget/BudgetPolicy")<BudgetPolicy, BudgetPolicyShape>() {}
+
+/** @since 0.1.0 */
+export interface BudgetPolicyOptions {
+  /** `strict` (default) holds the worst case before the call; `optimistic` checks `spend < max` and charges after. */
+  readonly mode?: Mode
+  /**
+   * When the store is unreachable, admit requests without a hold instead of failing
+   * with `StoreUnavailable` (503). Off by default: fail closed.
+   */
+  readonly failOpen?: boolean
+  /** Output tokens assumed when neither the request nor the model gives a cap. Default 4096. */
+  readonly defaultMaxOutputTokens?: number
+}
+
+/**
+ * The model must be allowed by every list that is not empty: the key's, the team's
+ * and the organization's (and the user's, for a key without a team).
+ */
+const checkModel = (principal: Principal, model: string): Effect.Effect<void, ModelNotAllowed> => {
+  const { key, team, organization, user } = principal
+  const refuse = (scope: "key" | "team" | "organization" | "user", id: string) =>
+    Effect.fail(new ModelNotAllowed({ model, scope, id }))
+  if (key.models.length > 0 && !key.models.includes(model)) return refuse("key", VirtualKey.label(key))
+  if (Option.isSome(team)) {
+    const { models, teamId } = team.value
+    if (models.length > 0 && !models.includes(model)) return refuse("team", teamId)
+  } else if (Option.isSome(user)) {
+    const { models, userId } = user.value
+    if (models.length > 0 && !models.includes(model)) return refuse("user", userId)
+  }
+  if (Option.isSome(organization)) {
+    const { models, organizationId } = organization.value
+    if (models.length > 0 && !models.includes(model)) return refuse("organization", organizationId)
+  }
+  return Effect.void
+}
+
+/** Every scope of the request that exists, in report order (SPEC 3). */
+const scopesOf = (principal: Principal, endUser: Option.Option<EndUserId>): ReadonlyArray<ScopeRef> => {
+  const { key, user, membership, team, organization } = principal
+  const scopes: Array<ScopeRef> = [{ kind: "key", id: key.hash, label: VirtualKey.label(key) }]
+  if (Option.isSome(user)) scopes.push({ kind: "user", id: user.value.userId })
+  if (Option.isSome(membership)) {
+    scopes.push({ kind: "membership", teamId: membership.value.teamId, userId: membership.value.userId })
+  }
+  if (Option.isSome(team)) scopes.push({ kind: "team", id: team.value.teamId })
+  if (Option.isSome(organization))
+    scopes.push({ kind: "organization", id: organization.value.organizationId })
+  if (Option.isSome(endUser)) scopes.push({ kind: "end_user", id: endUser.value })
+  scopes.push({ kind: "global" })
+  return scopes
+}
+
+const decodeEndUser = Schema.decodeUnknownOption(EndUserId)
+const makeRequestId = Schema.decodeSync(RequestId)
+const makeHoldId = Schema.decodeSync(HoldId)
+
+const refusalCounter = (error: TeamBudgetError) =>
+  Metrics.refusals.pipe(
+    Metric.tagged("reason", error._tag),
+    Metric.tagged("scope", "scope" in error ? error.scope : "none")
+  )
+
+const validTokens = (value: number, path: string): Effect.Effect<number, InvalidRequest> =>
+  Number.isSafeInteger(value) && value >= 0
+    ? Effect.succeed(value)
+    : Effect.fail(new InvalidRequest({ path, detail: "must be a non-negative integer" }))
+
+/**
+ * Builds the policy from its services.
+ *
+ * @example
+ * const policy = yield* BudgetPolicy
+ * const admission = yield* policy.authorize({ apiKey, model: "gpt-4o-mini", promptTokens: 12, maxOutputTokens: 256 })
+ * // ... call the model ...
+ * yield* policy.settle(admission, { promptTokens: 12, completionTokens: 80 })
+ * @since 0.1.0
+ */
+export const make = (options: BudgetPolicyOptions = {}) =>
+  Effect.gen(function* () {
+    const auth = yield* KeyAuth
+    const ledger = yield* SpendLedger
+    const pricing = yield* Pricing
+    const endUsers = yield* EndUserRepo
+    const mode = options.mode ?? "strict"
+    const failOpen = options.failOpen ?? false
+    const defaultMaxOutput = options.defaultMaxOutputTokens ?? 4096
+
+    const resolveEndUser = (raw: string | undefined) =>
+      Effect.gen(function* () {
+        if (raw === undefined) return Option.none<EndUserId>()
+        const id = decodeEndUser(raw)
+        if (Option.isNone(id)) {
+          return yield* new InvalidRequest({ path: "user", detail: "must be 1 to 256 printable characters" })
+        }
+        const row = yield* endUsers.find(id.value)
+        if (Option.isSome(row) && row.value.blocked) {
+          return yield* new Blocked({ scope: "end_user", id: id.value })
+        }
+        return id
+      })
+
+    const placeHold = (holdId: HoldId, scopes: ReadonlyArray<ScopeRef>, amount: Money.Money) =>
+      ledger.hold({ holdId, scopes, amount, mode }).pipe(
+        Effect.map((hold) => ({ hold, unheld: false })),
+        Effect.catchIf(
+          (error): error is StoreUnavailable => failOpen && error._tag === "StoreUnavailable",
+          () =>
+            Effect.map(Clock.currentTimeMillis, (now) => ({
+              hold: {
+                holdId,
+                scopes,
+                amount: Money.zero,
+                expiresAt: DateTime.unsafeMake(now),
+                tightest: Option.none<Headroom>()
+              },
+              unheld: true
+            }))
+        )
+      )
+
+    const authorize = Effect.fn("BudgetPolicy.authorize")(
+      function* (request: AuthorizeRequest) {
+        const promptTokens = yield* validTokens(request.promptTokens, "prompt_tokens")
+        const principal = yield* auth.authenticate(request.apiKey)
+        yield* checkModel(principal, request.model)
+        const endUser = yield* resolveEndUser(request.endUser)
+        const price = yield* pricing.price(request.model)
+        const maxOutput = yield* validTokens(
+          request.maxOutputTokens ?? Option.getOrElse(price.maxOutputTokens, () => defaultMaxOutput),
+          "max_tokens"
+        )
+        const estimate = yield* pricing.cost(request.model, { promptTokens, completionTokens: maxOutput })
+        const requestId = makeRequestId(request.requestId ?? crypto.randomUUID())
+        const scopes = scopesOf(principal, endUser)
+        const startedAt = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
+        const { hold, unheld } = yield* placeHold(makeHoldId(requestId), scopes, estimate)
+        yield* Metric.increment(Metrics.admissions)
+        if (!unheld) yield* Metric.increment(Metrics.holdsOpen)
+        const admission: Admission = {
+          requestId,
+          principal,
+          model: request.model,
+          endUser,
+          hold,
+          estimate,
+          startedAt,
+          unheld
+        }
+        return admission
+      },
+      Effect.tapError((error) => Metric.increment(refusalCounter(error)))
+    )
+
+    const settle = Effect.fn("BudgetPolicy.settle")(function* (
+      admission: Admission,
+      usage: Usage,
+      status: SpendStatus = "success"
+    ) {
+      const cost = yield* pricing.cost(admission.model, usage)
+      const { principal } = admission
+      const settlement = yield* ledger.settle(admission.hold, cost, {
+        requestId: admission.requestId,
+        keyId: principal.key.keyId,
+        keyHash: principal.key.hash,
+        keyLabel: VirtualKey.label(principal.key),
+        userId: principal.key.userId,
+        teamId: principal.key.teamId,
+        organizationId: Option.flatMap(principal.team, (team) => team.organizationId),
+        endUser: admission.endUser,
+        model: admission.model,
+        promptTokens: usage.promptTokens,
+        completionTokens: usage.completionTokens,
+        startedAt: admission.startedAt,
+        status
+      })
+      if (!admission.unheld) yield* Metric.incrementBy(Metrics.holdsOpen, -1)
+      yield* Metric.incrementBy(Metrics.spendNanos, settlement.cost)
+      return settlement
+    })
+
+    const release = Effect.fn("BudgetPolicy.release")(function* (admission: Admission) {
+      if (admission.unheld) return
+      yield* ledger.release(admission.hold)
+      yield* Metric.incrementBy(Metrics.holdsOpen, -1)
+    })
+
+    return BudgetPolicy.of({ authorize, settle, release })
+  })
+
+/**
+ * The policy over `KeyAuth`, `SpendLedger`, `Pricing` and `EndUserRepo`.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options: BudgetPolicyOptions = {}
+): Layer.Layer<BudgetPolicy, never, KeyAuth | SpendLedger | Pricing | EndUserRepo> =>
+  Layer.effect(BudgetPolicy, make(options))
