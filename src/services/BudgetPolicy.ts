@@ -137,14 +137,24 @@ const scopesOf = (principal: Principal, endUser: Option.Option<EndUserId>): Read
 }
 
 const decodeEndUser = Schema.decodeUnknownOption(EndUserId)
-const makeRequestId = Schema.decodeSync(RequestId)
-const makeHoldId = Schema.decodeSync(HoldId)
+const decodeRequestId = Schema.decodeUnknownEither(RequestId)
+// A hold is named after its request, whose id is already a valid identifier.
+const holdIdOf = (requestId: RequestId): HoldId => HoldId.make(requestId, { disableValidation: true })
+const randomRequestId = (): RequestId => RequestId.make(crypto.randomUUID(), { disableValidation: true })
 
 const refusalCounter = (error: TeamBudgetError) =>
   Metrics.refusals.pipe(
     Metric.tagged("reason", error._tag),
     Metric.tagged("scope", "scope" in error ? error.scope : "none")
   )
+
+const resolveRequestId = (raw: string | undefined): Effect.Effect<RequestId, InvalidRequest> => {
+  if (raw === undefined) return Effect.succeed(randomRequestId())
+  const decoded = decodeRequestId(raw)
+  return decoded._tag === "Right"
+    ? Effect.succeed(decoded.right)
+    : Effect.fail(new InvalidRequest({ path: "request_id", detail: "must be 1 to 256 printable characters" }))
+}
 
 const validTokens = (value: number, path: string): Effect.Effect<number, InvalidRequest> =>
   Number.isSafeInteger(value) && value >= 0
@@ -216,10 +226,10 @@ export const make = (options: BudgetPolicyOptions = {}) =>
           "max_tokens"
         )
         const estimate = yield* pricing.cost(request.model, { promptTokens, completionTokens: maxOutput })
-        const requestId = makeRequestId(request.requestId ?? crypto.randomUUID())
+        const requestId = yield* resolveRequestId(request.requestId)
         const scopes = scopesOf(principal, endUser)
         const startedAt = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
-        const { hold, unheld } = yield* placeHold(makeHoldId(requestId), scopes, estimate)
+        const { hold, unheld } = yield* placeHold(holdIdOf(requestId), scopes, estimate)
         yield* Metric.increment(Metrics.admissions)
         if (!unheld) yield* Metric.increment(Metrics.holdsOpen)
         const admission: Admission = {
