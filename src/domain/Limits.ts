@@ -31,6 +31,20 @@ export const none: Limits = new Limits({
 })
 
 /**
+ * Whether no limit at all is set. A member's own budget that ends up like this is
+ * unlinked: the membership then reads `budget: Option.none()`.
+ *
+ * @since 0.1.0
+ */
+export const isEmpty = (limits: Limits): boolean =>
+  Option.isNone(limits.maxBudget) &&
+  Option.isNone(limits.softBudget) &&
+  Option.isNone(limits.budgetDuration) &&
+  Option.isNone(limits.tpmLimit) &&
+  Option.isNone(limits.rpmLimit) &&
+  Option.isNone(limits.maxParallelRequests)
+
+/**
  * A change to limits: a field that is absent stays as it is, `Option.none()` clears
  * it, `Option.some(x)` sets it (SPEC 4).
  *

@@ -181,19 +181,24 @@ export const make = (options: BudgetPolicyOptions = {}) =>
     const failOpen = options.failOpen ?? false
     const defaultMaxOutput = options.defaultMaxOutputTokens ?? 4096
 
+    const noEndUser = Effect.succeed(Option.none<EndUserId>())
     const resolveEndUser = (raw: string | undefined) =>
-      Effect.gen(function* () {
-        if (raw === undefined) return Option.none<EndUserId>()
-        const id = decodeEndUser(raw)
-        if (Option.isNone(id)) {
-          return yield* new InvalidRequest({ path: "user", detail: "must be 1 to 256 printable characters" })
-        }
-        const row = yield* endUsers.find(id.value)
-        if (Option.isSome(row) && row.value.blocked) {
-          return yield* new Blocked({ scope: "end_user", id: id.value })
-        }
-        return id
-      })
+      raw === undefined
+        ? noEndUser
+        : Effect.gen(function* () {
+            const id = decodeEndUser(raw)
+            if (Option.isNone(id)) {
+              return yield* new InvalidRequest({
+                path: "user",
+                detail: "must be 1 to 256 printable characters"
+              })
+            }
+            const row = yield* endUsers.find(id.value)
+            if (Option.isSome(row) && row.value.blocked) {
+              return yield* new Blocked({ scope: "end_user", id: id.value })
+            }
+            return id
+          })
 
     const placeHold = (holdId: HoldId, scopes: ReadonlyArray<ScopeRef>, amount: Money.Money) =>
       ledger.hold({ holdId, scopes, amount, mode }).pipe(

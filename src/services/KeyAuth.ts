@@ -143,9 +143,9 @@ export const make = (options: KeyAuthOptions = {}) =>
     const changes = yield* invalidation.subscribe
     yield* Queue.take(changes).pipe(Effect.zipRight(cache.invalidateAll), Effect.forever, Effect.forkScoped)
 
-    const authenticate = Effect.fn("KeyAuth.authenticate")(function* (
-      token: string | Redacted.Redacted<string>
-    ) {
+    // Untraced: it runs inside BudgetPolicy.authorize's span on every request, and a
+    // span of its own would cost more than the whole authentication.
+    const authenticate = Effect.fnUntraced(function* (token: string | Redacted.Redacted<string>) {
       const raw = Redacted.isRedacted(token) ? Redacted.value(token) : token
       if (raw.length === 0) return yield* new AuthenticationFailed({ reason: "missing" })
       const hash = hashToken(raw)

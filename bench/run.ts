@@ -1,0 +1,16 @@
+/**
+ * `npm run bench`: every benchmark of the project, one after the other, in one
+ * process, printed as Markdown. Figures are ratios measured in the same run: the
+ * machines are shared and noisy, so absolute numbers vary between runs.
+ */
+import { cpus } from "node:os"
+import { run as core } from "./core.js"
+
+const sections: ReadonlyArray<{ name: string; run: () => Promise<string> }> = [{ name: "core", run: core }]
+
+const only = process.argv.slice(2)
+console.log(`# teambudget benchmarks\n\nNode ${process.version}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? "unknown"}\n`)
+for (const section of sections) {
+  if (only.length > 0 && !only.includes(section.name)) continue
+  console.log(await section.run())
+}
