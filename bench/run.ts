@@ -5,11 +5,17 @@
  */
 import { cpus } from "node:os"
 import { run as core } from "./core.js"
+import { run as http } from "./http.js"
 
-const sections: ReadonlyArray<{ name: string; run: () => Promise<string> }> = [{ name: "core", run: core }]
+const sections: ReadonlyArray<{ name: string; run: () => Promise<string> }> = [
+  { name: "core", run: core },
+  { name: "http", run: http }
+]
 
 const only = process.argv.slice(2)
-console.log(`# teambudget benchmarks\n\nNode ${process.version}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? "unknown"}\n`)
+console.log(
+  `# teambudget benchmarks\n\nNode ${process.version}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? "unknown"}\n`
+)
 for (const section of sections) {
   if (only.length > 0 && !only.includes(section.name)) continue
   console.log(await section.run())

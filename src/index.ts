@@ -56,3 +56,13 @@ export type { StoreServices } from "./store/StoreServices.js"
 export * as Admin from "./services/Admin.js"
 export * as Api from "./api/index.js"
 export * as SqlStore from "./store/sql/SqlStore.js"
+
+// Composition
+export * as Operations from "./api/Operations.js"
+export * as TeamBudget from "./TeamBudget.js"
+
+// HTTP (framework adapters: teambudget/hono, teambudget/express, teambudget/fastify)
+export * as ErrorResponse from "./http/ErrorResponse.js"
+export * as LlmGuard from "./http/LlmGuard.js"
+export * as ManagementApi from "./http/ManagementApi.js"
+export * as NodeBridge from "./http/NodeBridge.js"

@@ -29,6 +29,7 @@ import { EndUserRepo } from "../store/EndUserRepo.js"
 import { type Headroom, type Hold, type Mode, type Settlement, SpendLedger } from "../store/SpendLedger.js"
 import type { StoreError } from "../store/StoreError.js"
 import { type AuthError, KeyAuth } from "./KeyAuth.js"
+import { traced } from "./internal/traced.js"
 import * as Metrics from "./Metrics.js"
 import { Pricing, type Usage } from "./Pricing.js"
 
@@ -138,8 +139,8 @@ const scopesOf = (principal: Principal, endUser: Option.Option<EndUserId>): Read
 
 const decodeEndUser = Schema.decodeUnknownOption(EndUserId)
 const decodeRequestId = Schema.decodeUnknownEither(RequestId)
-// A hold is named after its request, whose id is already a valid identifier.
-const holdIdOf = (requestId: RequestId): HoldId => HoldId.make(requestId, { disableValidation: true })
+// Hold ids are always fresh, so a caller that reuses a request id cannot touch another request's hold.
+const randomHoldId = (): HoldId => HoldId.make(crypto.randomUUID(), { disableValidation: true })
 const randomRequestId = (): RequestId => RequestId.make(crypto.randomUUID(), { disableValidation: true })
 
 const refusalCounter = (error: TeamBudgetError) =>
@@ -219,71 +220,76 @@ export const make = (options: BudgetPolicyOptions = {}) =>
         )
       )
 
-    const authorize = Effect.fn("BudgetPolicy.authorize")(
-      function* (request: AuthorizeRequest) {
-        const promptTokens = yield* validTokens(request.promptTokens, "prompt_tokens")
-        const principal = yield* auth.authenticate(request.apiKey)
-        yield* checkModel(principal, request.model)
-        const endUser = yield* resolveEndUser(request.endUser)
-        const price = yield* pricing.price(request.model)
-        const maxOutput = yield* validTokens(
-          request.maxOutputTokens ?? Option.getOrElse(price.maxOutputTokens, () => defaultMaxOutput),
-          "max_tokens"
-        )
-        const estimate = yield* pricing.cost(request.model, { promptTokens, completionTokens: maxOutput })
-        const requestId = yield* resolveRequestId(request.requestId)
-        const scopes = scopesOf(principal, endUser)
-        const startedAt = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
-        const { hold, unheld } = yield* placeHold(holdIdOf(requestId), scopes, estimate)
-        yield* Metric.increment(Metrics.admissions)
-        if (!unheld) yield* Metric.increment(Metrics.holdsOpen)
-        const admission: Admission = {
-          requestId,
-          principal,
-          model: request.model,
-          endUser,
-          hold,
-          estimate,
-          startedAt,
-          unheld
-        }
-        return admission
-      },
-      Effect.tapError((error) => Metric.increment(refusalCounter(error)))
+    const authorize = traced(
+      "BudgetPolicy.authorize",
+      Effect.fnUntraced(
+        function* (request: AuthorizeRequest) {
+          const promptTokens = yield* validTokens(request.promptTokens, "prompt_tokens")
+          const principal = yield* auth.authenticate(request.apiKey)
+          yield* checkModel(principal, request.model)
+          const endUser = yield* resolveEndUser(request.endUser)
+          const price = yield* pricing.price(request.model)
+          const maxOutput = yield* validTokens(
+            request.maxOutputTokens ?? Option.getOrElse(price.maxOutputTokens, () => defaultMaxOutput),
+            "max_tokens"
+          )
+          const estimate = yield* pricing.cost(request.model, { promptTokens, completionTokens: maxOutput })
+          const requestId = yield* resolveRequestId(request.requestId)
+          const scopes = scopesOf(principal, endUser)
+          const startedAt = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
+          const { hold, unheld } = yield* placeHold(randomHoldId(), scopes, estimate)
+          yield* Metric.increment(Metrics.admissions)
+          if (!unheld) yield* Metric.increment(Metrics.holdsOpen)
+          const admission: Admission = {
+            requestId,
+            principal,
+            model: request.model,
+            endUser,
+            hold,
+            estimate,
+            startedAt,
+            unheld
+          }
+          return admission
+        },
+        Effect.tapError((error) => Metric.increment(refusalCounter(error)))
+      )
     )
 
-    const settle = Effect.fn("BudgetPolicy.settle")(function* (
-      admission: Admission,
-      usage: Usage,
-      status: SpendStatus = "success"
-    ) {
-      const cost = yield* pricing.cost(admission.model, usage)
-      const { principal } = admission
-      const settlement = yield* ledger.settle(admission.hold, cost, {
-        requestId: admission.requestId,
-        keyId: principal.key.keyId,
-        keyHash: principal.key.hash,
-        keyLabel: VirtualKey.label(principal.key),
-        userId: principal.key.userId,
-        teamId: principal.key.teamId,
-        organizationId: Option.flatMap(principal.team, (team) => team.organizationId),
-        endUser: admission.endUser,
-        model: admission.model,
-        promptTokens: usage.promptTokens,
-        completionTokens: usage.completionTokens,
-        startedAt: admission.startedAt,
-        status
+    const settle = traced(
+      "BudgetPolicy.settle",
+      Effect.fnUntraced(function* (admission: Admission, usage: Usage, status: SpendStatus = "success") {
+        const cost = yield* pricing.cost(admission.model, usage)
+        const { principal } = admission
+        const settlement = yield* ledger.settle(admission.hold, cost, {
+          requestId: admission.requestId,
+          keyId: principal.key.keyId,
+          keyHash: principal.key.hash,
+          keyLabel: VirtualKey.label(principal.key),
+          userId: principal.key.userId,
+          teamId: principal.key.teamId,
+          organizationId: Option.flatMap(principal.team, (team) => team.organizationId),
+          endUser: admission.endUser,
+          model: admission.model,
+          promptTokens: usage.promptTokens,
+          completionTokens: usage.completionTokens,
+          startedAt: admission.startedAt,
+          status
+        })
+        if (!admission.unheld) yield* Metric.incrementBy(Metrics.holdsOpen, -1)
+        yield* Metric.incrementBy(Metrics.spendNanos, settlement.cost)
+        return settlement
       })
-      if (!admission.unheld) yield* Metric.incrementBy(Metrics.holdsOpen, -1)
-      yield* Metric.incrementBy(Metrics.spendNanos, settlement.cost)
-      return settlement
-    })
+    )
 
-    const release = Effect.fn("BudgetPolicy.release")(function* (admission: Admission) {
-      if (admission.unheld) return
-      yield* ledger.release(admission.hold)
-      yield* Metric.incrementBy(Metrics.holdsOpen, -1)
-    })
+    const release = traced(
+      "BudgetPolicy.release",
+      Effect.fnUntraced(function* (admission: Admission) {
+        if (admission.unheld) return
+        yield* ledger.release(admission.hold)
+        yield* Metric.incrementBy(Metrics.holdsOpen, -1)
+      })
+    )
 
     return BudgetPolicy.of({ authorize, settle, release })
   })

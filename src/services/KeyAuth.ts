@@ -7,7 +7,6 @@
  * @since 0.1.0
  */
 import {
-  Cache,
   Cause,
   Clock,
   Context,
@@ -33,6 +32,8 @@ import type { StoreError } from "../store/StoreError.js"
 import { TeamRepo } from "../store/TeamRepo.js"
 import { UserRepo } from "../store/UserRepo.js"
 import { Invalidation } from "./Invalidation.js"
+import { traced } from "./internal/traced.js"
+import * as TtlCache from "./internal/TtlCache.js"
 import * as Metrics from "./Metrics.js"
 
 /** @since 0.1.0 */
@@ -108,9 +109,6 @@ const checkUsable = (principal: Principal, now: number): Effect.Effect<Principal
   return Effect.succeed(principal)
 }
 
-const hit = Metrics.keyCacheLookups.pipe(Metric.tagged("result", "hit"))
-const miss = Metrics.keyCacheLookups.pipe(Metric.tagged("result", "miss"))
-
 /**
  * Builds the service from the repositories and the invalidation channel.
  *
@@ -122,40 +120,40 @@ const miss = Metrics.keyCacheLookups.pipe(Metric.tagged("result", "miss"))
 export const make = (options: KeyAuthOptions = {}) =>
   Effect.gen(function* () {
     const context = yield* Effect.context<KeyRepo | UserRepo | TeamRepo | MembershipRepo | OrganizationRepo>()
-    const positiveTtl = Duration.decode(options.cacheTtl ?? "60 seconds")
-    const negativeTtl = Duration.decode(options.negativeTtl ?? "5 seconds")
-    const cache = yield* Cache.makeWith({
+    const positiveMillis = Duration.toMillis(Duration.decode(options.cacheTtl ?? "60 seconds"))
+    const negativeMillis = Duration.toMillis(Duration.decode(options.negativeTtl ?? "5 seconds"))
+    const cache = TtlCache.make<KeyHash, Principal, AuthenticationFailed | StoreError>({
       capacity: options.cacheCapacity ?? 10_000,
-      lookup: (hash: KeyHash) => Effect.provide(loadPrincipal(hash), context),
-      // Store failures are never cached: the next request asks the store again.
+      lookup: (hash) =>
+        Effect.provide(loadPrincipal(hash), context).pipe(
+          Effect.zipLeft(Metric.increment(Metrics.keyCacheMisses))
+        ),
+      // Store failures are never kept: the next request asks the store again.
       timeToLive: (exit) =>
-        Exit.match(exit, {
-          onSuccess: () => positiveTtl,
-          onFailure: (cause) =>
-            Option.match(Cause.failureOption(cause), {
-              onNone: () => Duration.zero,
-              onSome: (error) => (error._tag === "AuthenticationFailed" ? negativeTtl : Duration.zero)
+        Exit.isSuccess(exit)
+          ? positiveMillis
+          : Option.match(Cause.failureOption(exit.cause), {
+              onNone: () => 0,
+              onSome: (error) => (error._tag === "AuthenticationFailed" ? negativeMillis : 0)
             })
-        })
     })
 
     const invalidation = yield* Invalidation
     const changes = yield* invalidation.subscribe
-    yield* Queue.take(changes).pipe(Effect.zipRight(cache.invalidateAll), Effect.forever, Effect.forkScoped)
+    yield* Queue.take(changes).pipe(Effect.zipRight(cache.clear), Effect.forever, Effect.forkScoped)
 
-    // Untraced: it runs inside BudgetPolicy.authorize's span on every request, and a
-    // span of its own would cost more than the whole authentication.
-    const authenticate = Effect.fnUntraced(function* (token: string | Redacted.Redacted<string>) {
-      const raw = Redacted.isRedacted(token) ? Redacted.value(token) : token
-      if (raw.length === 0) return yield* new AuthenticationFailed({ reason: "missing" })
-      const hash = hashToken(raw)
-      const cached = yield* cache.contains(hash)
-      yield* Metric.increment(cached ? hit : miss)
-      const principal = yield* cache.get(hash)
-      return yield* checkUsable(principal, yield* Clock.currentTimeMillis)
-    })
+    const authenticate = traced(
+      "KeyAuth.authenticate",
+      Effect.fnUntraced(function* (token: string | Redacted.Redacted<string>) {
+        const raw = Redacted.isRedacted(token) ? Redacted.value(token) : token
+        if (raw.length === 0) return yield* new AuthenticationFailed({ reason: "missing" })
+        const hash = hashToken(raw)
+        const principal = yield* cache.get(hash)
+        return yield* checkUsable(principal, yield* Clock.currentTimeMillis)
+      })
+    )
 
-    return KeyAuth.of({ authenticate, invalidateAll: cache.invalidateAll })
+    return KeyAuth.of({ authenticate, invalidateAll: cache.clear })
   })
 
 /**

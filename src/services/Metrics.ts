@@ -30,8 +30,8 @@ export const spendNanos = Metric.counter("teambudget_spend_nanodollars_total", {
   incremental: true
 })
 
-/** Key cache lookups, tagged `result` = hit or miss. @since 0.1.0 */
-export const keyCacheLookups = Metric.counter("teambudget_key_cache_lookups_total", {
-  description: "Key cache lookups by result",
+/** Keys looked up in the store because the key cache did not have them. @since 0.1.0 */
+export const keyCacheMisses = Metric.counter("teambudget_key_cache_misses_total", {
+  description: "Keys looked up in the store because the key cache did not have them",
   incremental: true
 })

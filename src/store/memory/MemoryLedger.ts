@@ -20,6 +20,7 @@ import type {
   SpendLogDraft
 } from "../SpendLedger.js"
 import { counterOf, current, resetAt, roll, snapshot } from "./MemoryCounters.js"
+import { traced } from "../../services/internal/traced.js"
 import { tick, unhold } from "./MemoryHolds.js"
 import { type Counter, limitsOf, type LogRow, type MemoryState } from "./MemoryState.js"
 
@@ -166,31 +167,38 @@ const releaseStep = (state: MemoryState, hold: Hold, now: number): HoldClosed | 
 
 /**
  * The ledger over a memory state. `hold`, `settle` and `release` are on every
- * request's path and run inside the caller's spans (`BudgetPolicy.authorize`,
- * `.settle`): a span of their own would cost more than the step itself, so they
- * have none.
+ * request's path: their spans exist only when the host installed a tracer.
  *
  * @since 0.1.0
  */
 export const make = (state: MemoryState): SpendLedgerShape => ({
-  hold: Effect.fnUntraced(function* (request: HoldRequest) {
-    const now = yield* Clock.currentTimeMillis
-    const result = holdStep(state, request, now)
-    if (result === DUPLICATE) return yield* Effect.dieMessage("A hold with this id is open already.")
-    if (result instanceof BudgetExceeded) return yield* result
-    return result
-  }),
-  settle: Effect.fnUntraced(function* (hold: Hold, cost: Money.Money, log: SpendLogDraft) {
-    const now = yield* Clock.currentTimeMillis
-    const result = settleStep(state, hold, cost, log, now)
-    if (result instanceof HoldClosed) return yield* result
-    return result
-  }),
-  release: Effect.fnUntraced(function* (hold: Hold) {
-    const now = yield* Clock.currentTimeMillis
-    const closed = releaseStep(state, hold, now)
-    if (closed !== undefined) return yield* closed
-  }),
+  hold: traced(
+    "SpendLedger.hold",
+    Effect.fnUntraced(function* (request: HoldRequest) {
+      const now = yield* Clock.currentTimeMillis
+      const result = holdStep(state, request, now)
+      if (result === DUPLICATE) return yield* Effect.dieMessage("A hold with this id is open already.")
+      if (result instanceof BudgetExceeded) return yield* result
+      return result
+    })
+  ),
+  settle: traced(
+    "SpendLedger.settle",
+    Effect.fnUntraced(function* (hold: Hold, cost: Money.Money, log: SpendLogDraft) {
+      const now = yield* Clock.currentTimeMillis
+      const result = settleStep(state, hold, cost, log, now)
+      if (result instanceof HoldClosed) return yield* result
+      return result
+    })
+  ),
+  release: traced(
+    "SpendLedger.release",
+    Effect.fnUntraced(function* (hold: Hold) {
+      const now = yield* Clock.currentTimeMillis
+      const closed = releaseStep(state, hold, now)
+      if (closed !== undefined) return yield* closed
+    })
+  ),
   reclaimExpired: Effect.fn("SpendLedger.reclaimExpired")(function* () {
     const now = yield* Clock.currentTimeMillis
     return tick(state, now)

@@ -1,0 +1,142 @@
+/**
+ * The LLM guard's cost over HTTP: the same Hono app (a mock model) with and without
+ * the guard, on loopback, loaded by autocannon. The server runs in its own process;
+ * rounds alternate so drift hits both sides alike.
+ *
+ * A mock model that answers at once does almost nothing, so the guard's own work is
+ * most of a guarded request: that is the worst case, measured first. Then the same
+ * with a model that takes 25 ms to answer, still far faster than a real one.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import autocannon from "autocannon"
+import { fmt } from "./stats.js"
+
+const SERVER = fileURLToPath(new URL("./httpServer.ts", import.meta.url))
+
+const startServer = (): Promise<{ child: ChildProcess; port: number; key: string }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", SERVER], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    child.once("error", reject)
+    child.once("exit", (code) => reject(new Error(`the benchmark server exited with ${code}`)))
+    if (child.stdout === null) return reject(new Error("no stdout"))
+    const lines = createInterface({ input: child.stdout })
+    lines.on("line", (line) => {
+      const [word, port, key] = line.split(" ")
+      if (word === "READY" && port !== undefined && key !== undefined)
+        resolve({ child, port: Number(port), key })
+    })
+  })
+
+interface Figures {
+  readonly rps: number
+  readonly p50: number
+  readonly p99: number
+  readonly errors: number
+}
+
+const load = async (
+  url: string,
+  key: string,
+  body: string,
+  seconds: number,
+  connections: number
+): Promise<Figures> => {
+  const result = await autocannon({
+    url,
+    method: "POST",
+    connections,
+    pipelining: 1,
+    duration: seconds,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body
+  })
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx + result.timeouts
+  }
+}
+
+const mean = (figures: ReadonlyArray<Figures>): Figures => ({
+  rps: figures.reduce((sum, f) => sum + f.rps, 0) / figures.length,
+  p50: figures.reduce((sum, f) => sum + f.p50, 0) / figures.length,
+  p99: figures.reduce((sum, f) => sum + f.p99, 0) / figures.length,
+  errors: figures.reduce((sum, f) => sum + f.errors, 0)
+})
+
+interface Scenario {
+  readonly stream: boolean
+  readonly latencyMs: number
+  readonly connections: number
+}
+
+const scenario = async (port: number, key: string, { stream, latencyMs, connections }: Scenario) => {
+  const body = JSON.stringify({
+    model: "bench",
+    messages: [{ role: "user", content: "Write one sentence about a fox." }],
+    max_tokens: 100,
+    ...(stream ? { stream: true } : {})
+  })
+  const query = `?latency=${latencyMs}`
+  const bare = `http://127.0.0.1:${port}/bare/v1/chat/completions${query}`
+  const guarded = `http://127.0.0.1:${port}/guarded/v1/chat/completions${query}`
+  await load(bare, key, body, 2, connections)
+  await load(guarded, key, body, 2, connections)
+  const bareRounds: Array<Figures> = []
+  const guardedRounds: Array<Figures> = []
+  for (let round = 0; round < 3; round++) {
+    bareRounds.push(await load(bare, key, body, 5, connections))
+    guardedRounds.push(await load(guarded, key, body, 5, connections))
+  }
+  return { bare: mean(bareRounds), guarded: mean(guardedRounds) }
+}
+
+export const run = async (): Promise<string> => {
+  const { child, port, key } = await startServer()
+  try {
+    const results = [
+      {
+        name: "JSON, instant model",
+        ...(await scenario(port, key, { stream: false, latencyMs: 0, connections: 32 }))
+      },
+      {
+        name: "SSE, instant model",
+        ...(await scenario(port, key, { stream: true, latencyMs: 0, connections: 32 }))
+      },
+      {
+        name: "JSON, 25 ms model",
+        ...(await scenario(port, key, { stream: false, latencyMs: 25, connections: 32 }))
+      }
+    ]
+    return [
+      "### HTTP: the same Hono app with and without the LLM guard",
+      "",
+      "Mock model (instant, or answering after 25 ms), memory store, 32 connections, server in its own " +
+        "process, autocannon; mean of 3 alternating 5 s rounds after a warm-up.",
+      "",
+      "| app | bare req/s | guarded req/s | guarded / bare | bare p50 / p99 ms | guarded p50 / p99 ms | errors |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+      ...results.map(
+        ({ name, bare, guarded }) =>
+          `| ${name} | ${fmt(bare.rps, 0)} | ${fmt(guarded.rps, 0)} | **${fmt(guarded.rps / bare.rps, 3)}** | ` +
+          `${fmt(bare.p50, 1)} / ${fmt(bare.p99, 1)} | ${fmt(guarded.p50, 1)} / ${fmt(guarded.p99, 1)} | ` +
+          `${bare.errors + guarded.errors} |`
+      ),
+      "",
+      "Target: the guard costs under 10% of the bare app's throughput (guarded / bare over 0.9). " +
+        "With an instant model the bare app does almost nothing, so the ratio is the guard's whole " +
+        "per-request cost (authorize, hold, settle, body parsing, metering) against a near-empty handler.",
+      ""
+    ].join("\n")
+  } finally {
+    child.removeAllListeners("exit")
+    child.kill("SIGTERM")
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(await run())

@@ -1,0 +1,322 @@
+/**
+ * The SQL stores under load: 64 concurrent clients (each with its own key) against one
+ * shared team budget, doing hold+settle on the ledger and authorize+settle through
+ * `BudgetPolicy` (warm key cache), on PostgreSQL and on SQLite (a file, WAL).
+ * Reports requests/s, p50/p99 latency and SQL round trips per request: statements
+ * plus the BEGIN and COMMIT of each transaction.
+ *
+ *   node --import tsx bench/store-sql.ts [--seconds 5] [--pg-url postgres://...] [--no-pg] [--no-sqlite]
+ *
+ * PostgreSQL runs in a database made for the run (and dropped after) on `--pg-url`,
+ * else `DATABASE_URL`, else postgres://postgres@127.0.0.1:5432/postgres, with the
+ * server's own durability settings (printed with the results).
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { cpus, tmpdir } from "node:os"
+import { join } from "node:path"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Effect, Layer, ManagedRuntime, Option, Redacted, Schema, Tracer } from "effect"
+import {
+  BudgetPolicy,
+  Ids,
+  Invalidation,
+  KeyAuth,
+  KeyRepo,
+  Limits,
+  MembershipRepo,
+  Money,
+  Pricing,
+  type Scope,
+  SpendLedger,
+  SqlStore,
+  type StoreServices,
+  TeamRepo,
+  Token,
+  UserRepo
+} from "../src/index.js"
+import { fmt, percentile } from "./stats.js"
+
+const CLIENTS = 64
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name)
+  return i === -1 ? undefined : process.argv[i + 1]
+}
+const seconds = Number(arg("--seconds") ?? "5")
+
+/** Counts SQL round trips: every statement, and BEGIN + COMMIT per transaction. */
+const counter = { on: false, statements: 0, transactions: 0 }
+const tracer = Tracer.make({
+  span: (name, parent, context, links, startTime, kind) => {
+    if (counter.on && name === "sql.execute") counter.statements++
+    if (counter.on && name === "sql.transaction") counter.transactions++
+    let status: Tracer.SpanStatus = { _tag: "Started", startTime }
+    const span: Tracer.Span = {
+      _tag: "Span",
+      name,
+      spanId: "bench",
+      traceId: "bench",
+      parent,
+      context,
+      get status() {
+        return status
+      },
+      attributes: new Map(),
+      links,
+      sampled: true,
+      kind,
+      end: (endTime, exit) => {
+        status = { _tag: "Ended", startTime, endTime, exit }
+      },
+      attribute: () => {},
+      event: () => {},
+      addLinks: () => {}
+    }
+    return span
+  },
+  context: (f) => f()
+})
+
+const services = <E>(store: Layer.Layer<StoreServices, E>) =>
+  BudgetPolicy.layer().pipe(
+    Layer.provideMerge(KeyAuth.layer().pipe(Layer.provideMerge(Invalidation.layerLocal))),
+    Layer.provideMerge(
+      Pricing.layer({
+        catalogue: false,
+        models: { bench: { inputCostPerToken: 0.000001, outputCostPerToken: 0.000002 } }
+      })
+    ),
+    Layer.provideMerge(store),
+    Layer.provide(Layer.setTracer(tracer))
+  )
+
+interface Client {
+  readonly token: string
+  readonly scopes: ReadonlyArray<Scope.ScopeRef>
+}
+
+const setup = Effect.gen(function* () {
+  const teamId = Schema.decodeSync(Ids.TeamId)("bench-team")
+  yield* Effect.flatMap(TeamRepo, (teams) =>
+    teams.insert({
+      teamId,
+      teamAlias: "bench",
+      organizationId: Option.none(),
+      limits: new Limits.Limits({
+        ...Limits.none,
+        maxBudget: Option.some(Money.make(100_000_000n * Money.NANOS_PER_USD))
+      }),
+      models: [],
+      blocked: false,
+      metadata: {}
+    })
+  )
+  const clients: Array<Client> = []
+  for (let i = 0; i < CLIENTS; i++) {
+    const userId = Schema.decodeSync(Ids.UserId)(`user-${i}`)
+    yield* Effect.flatMap(UserRepo, (users) =>
+      users.insert({
+        userId,
+        userEmail: Option.none(),
+        userRole: "internal_user",
+        limits: Limits.none,
+        models: [],
+        blocked: false,
+        metadata: {}
+      })
+    )
+    yield* Effect.flatMap(MembershipRepo, (m) =>
+      m.add(teamId, [{ userId, role: "user", limits: Option.none() }])
+    )
+    const token = Token.generateToken()
+    const hash = Token.hashToken(token)
+    yield* Effect.flatMap(KeyRepo, (keys) =>
+      keys.insert({
+        keyId: Schema.decodeSync(Ids.KeyId)(`key-${i}`),
+        hash,
+        keyAlias: Option.none(),
+        displayPrefix: Token.displayPrefix(token),
+        userId: Option.some(userId),
+        teamId: Option.some(teamId),
+        limits: Limits.none,
+        models: [],
+        expires: Option.none(),
+        blocked: false,
+        metadata: {}
+      })
+    )
+    clients.push({
+      token,
+      scopes: [
+        { kind: "key", id: hash, label: Token.displayPrefix(token) },
+        { kind: "user", id: userId },
+        { kind: "membership", teamId, userId },
+        { kind: "team", id: teamId },
+        { kind: "global" }
+      ]
+    })
+  }
+  return clients
+})
+
+let holds = 0
+
+const holdSettle = (client: Client) =>
+  Effect.gen(function* () {
+    const ledger = yield* SpendLedger
+    const held = yield* ledger.hold({
+      holdId: Schema.decodeSync(Ids.HoldId)(`bench-${++holds}-${client.token.slice(-6)}`),
+      scopes: client.scopes,
+      amount: Money.make(300_000n),
+      mode: "strict"
+    })
+    yield* ledger.settle(held, Money.make(180_000n), {
+      requestId: Schema.decodeSync(Ids.RequestId)(held.holdId),
+      keyId: Schema.decodeSync(Ids.KeyId)("key-0"),
+      keyHash: Token.hashToken(client.token),
+      keyLabel: "bench",
+      userId: Option.none(),
+      teamId: Option.none(),
+      organizationId: Option.none(),
+      endUser: Option.none(),
+      model: "bench",
+      promptTokens: 20,
+      completionTokens: 60,
+      startedAt: held.expiresAt,
+      status: "success"
+    })
+  })
+
+const authorizeSettle = (client: Client) =>
+  Effect.gen(function* () {
+    const policy = yield* BudgetPolicy.BudgetPolicy
+    const admission = yield* policy.authorize({
+      apiKey: client.token,
+      model: "bench",
+      promptTokens: 20,
+      maxOutputTokens: 100
+    })
+    yield* policy.settle(admission, { promptTokens: 20, completionTokens: 60 })
+  })
+
+interface Result {
+  readonly requests: number
+  readonly perSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly roundTrips: number
+}
+
+const measure = async <R>(
+  runtime: ManagedRuntime.ManagedRuntime<R, unknown>,
+  clients: ReadonlyArray<Client>,
+  request: (client: Client) => Effect.Effect<unknown, unknown, R>
+): Promise<Result> => {
+  const loop = async (client: Client, until: number, latencies: Array<number> | undefined) => {
+    while (performance.now() < until) {
+      const start = performance.now()
+      await runtime.runPromise(request(client))
+      latencies?.push(performance.now() - start)
+    }
+  }
+  // Warm up: the key cache, counters that do not exist yet, the connections.
+  await Promise.all(clients.map((client) => loop(client, performance.now() + 1_000, undefined)))
+  const latencies: Array<number> = []
+  counter.statements = 0
+  counter.transactions = 0
+  counter.on = true
+  const started = performance.now()
+  await Promise.all(clients.map((client) => loop(client, started + seconds * 1_000, latencies)))
+  const elapsed = (performance.now() - started) / 1_000
+  counter.on = false
+  latencies.sort((a, b) => a - b)
+  return {
+    requests: latencies.length,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    roundTrips: (counter.statements + 2 * counter.transactions) / latencies.length
+  }
+}
+
+const rows: Array<string> = []
+
+const scenario = async <E>(name: string, store: Layer.Layer<StoreServices, E>, note: string) => {
+  const runtime = ManagedRuntime.make(services(store))
+  try {
+    const clients = await runtime.runPromise(setup)
+    for (const [label, request] of [
+      ["hold + settle", holdSettle],
+      ["authorize + settle", authorizeSettle]
+    ] as const) {
+      const r = await measure(runtime, clients, request)
+      rows.push(
+        `| ${name} | ${label} | ${r.requests} | ${fmt(r.perSecond, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.roundTrips)} | ${note} |`
+      )
+      console.error(`${name}, ${label}: ${fmt(r.perSecond, 0)} req/s`)
+    }
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+const admin = (url: string) => PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })
+
+const pgScenario = async () => {
+  const base = arg("--pg-url") ?? process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
+  const database = `teambudget_bench_${Date.now()}`
+  const run = <A>(url: string, f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>) =>
+    Effect.runPromise(Effect.scoped(Effect.flatMap(PgClient.PgClient, f).pipe(Effect.provide(admin(url)))))
+  const setting = await run(
+    base,
+    (sql) => sql<{ readonly synchronous_commit: string }>`SHOW synchronous_commit`
+  )
+  await run(base, (sql) => sql`CREATE DATABASE ${sql(database)}`)
+  const url = new URL(base)
+  url.pathname = `/${database}`
+  try {
+    await scenario(
+      "PostgreSQL",
+      SqlStore.layer().pipe(
+        Layer.provide(SqlStore.pgClient({ url: Redacted.make(url.toString()), maxConnections: 16 }))
+      ),
+      `pool of 16, synchronous_commit=${setting[0]?.synchronous_commit ?? "?"}`
+    )
+  } finally {
+    await run(base, (sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)
+  }
+}
+
+const sqliteScenario = async () => {
+  const dir = mkdtempSync(join(tmpdir(), "teambudget-bench-"))
+  try {
+    await scenario(
+      "SQLite",
+      SqlStore.layerSqlite({ filename: join(dir, "bench.db") }),
+      "file, WAL, one connection"
+    )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** The benchmark as a Markdown section. */
+export const run = async (): Promise<string> => {
+  if (!process.argv.includes("--no-pg")) await pgScenario()
+  if (!process.argv.includes("--no-sqlite")) await sqliteScenario()
+  return [
+    `### SQL stores: ${CLIENTS} concurrent clients, one shared team budget, ${seconds} s each`,
+    "",
+    "| store | request | requests | requests/s | p50 ms | p99 ms | SQL round trips/request | setup |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ...rows,
+    "",
+    "Round trips count every statement plus BEGIN and COMMIT of each transaction. On SQLite they",
+    "are calls into the same process, not network round trips."
+  ].join("\n")
+}
+
+if (import.meta.url === `file://${process.argv[1] ?? ""}`) {
+  console.log(`Node ${process.version}, ${cpus().length} CPU(s): ${cpus()[0]?.model ?? "unknown"}\n`)
+  console.log(await run())
+}

@@ -1,0 +1,363 @@
+/**
+ * The request guard of the LLM routes: authorise with a worst-case estimate, call the
+ * upstream, settle from the response's `usage`.
+ *
+ * - The bearer key is authorised with the request's estimate (model, messages or
+ *   input, `max_tokens`), which places the hold.
+ * - A streamed request gets `stream_options.include_usage`, so the upstream ends the
+ *   stream with its usage; every byte of the stream still reaches the client unchanged.
+ * - The upstream's `usage` settles the hold. Without usage, the content delivered is
+ *   counted. A client that goes away mid-stream is charged for what was delivered, with
+ *   status `partial`.
+ * - An upstream error response releases the hold and goes to the client as it came; an
+ *   upstream that cannot be reached releases it and answers 502 `upstream_error`.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Layer, ManagedRuntime, Option, Runtime } from "effect"
+import { AuthenticationFailed, type TeamBudgetError, UpstreamFailed } from "../domain/Errors.js"
+import type { SpendStatus } from "../domain/SpendLog.js"
+import { type Admission, BudgetPolicy } from "../services/BudgetPolicy.js"
+import { Pricing, type Usage } from "../services/Pricing.js"
+import { type Estimate, TokenEstimator } from "../services/TokenEstimator.js"
+import type { Settlement } from "../store/SpendLedger.js"
+import * as Bearer from "./Bearer.js"
+import * as Body from "./Body.js"
+import * as ErrorResponse from "./ErrorResponse.js"
+import * as GuardHeaders from "./GuardHeaders.js"
+import { type Runner, runPromise } from "./Runner.js"
+import * as Sse from "./Sse.js"
+import * as UsageMeter from "./UsageMeter.js"
+
+/**
+ * Calls the upstream model with the guarded request. The request carries no
+ * `Authorization` header: the virtual key never leaves the process, and the upstream's
+ * own credentials are the forwarder's to add.
+ *
+ * @since 0.1.0
+ */
+export type Forward = (request: Request, admission: Admission) => Promise<Response>
+
+/**
+ * A guard as a Promise function, for any framework that speaks web `Request` and
+ * `Response`.
+ *
+ * @since 0.1.0
+ */
+export type Guard = (request: Request, forward: Forward) => Promise<Response>
+
+/** The services a guard runs on. @since 0.1.0 */
+export type GuardServices = BudgetPolicy | TokenEstimator | Pricing
+
+/** @since 0.1.0 */
+export interface LlmGuardOptions {
+  /** The largest request body accepted. Default 20 MiB (requests may carry images). */
+  readonly maxBodyBytes?: number
+  /**
+   * Extra response headers for an admitted request, such as the `x-ratelimit-remaining-*`
+   * of a rate limiter. By default the tightest `rpm_limit` and `tpm_limit` of the
+   * caller's scopes are sent as `x-ratelimit-limit-requests` / `-tokens`.
+   */
+  readonly rateLimitHeaders?: (admission: Admission) => ReadonlyArray<readonly [string, string]>
+}
+
+/** @since 0.1.0 */
+export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+
+type Header = readonly [string, string]
+
+// Stateless between calls (no `stream` option): one decoder serves every response.
+const utf8 = new TextDecoder()
+
+// Hop-by-hop headers, and those that described the upstream's bytes on the wire: a
+// `fetch` response body is already decoded, and its length is the runtime's to set.
+const UPSTREAM_ONLY = ["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"]
+const CLIENT_ONLY = [
+  "authorization",
+  "host",
+  "content-length",
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "expect"
+]
+
+const withHeaders = (source: Headers, drop: ReadonlyArray<string>, extra: ReadonlyArray<Header>): Headers => {
+  const headers = new Headers(source)
+  for (const name of drop) headers.delete(name)
+  for (const [name, value] of extra) headers.set(name, value)
+  return headers
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** The body the upstream gets: the client's bytes, or, for a stream, the same request asking for usage. */
+const upstreamBody = (text: string, body: unknown, estimate: Estimate): string => {
+  if (!estimate.stream || !isRecord(body)) return text
+  const options = isRecord(body.stream_options) ? body.stream_options : {}
+  return JSON.stringify({ ...body, stream_options: { ...options, include_usage: true } })
+}
+
+const upstreamRequest = (request: Request, body: string): Request =>
+  new Request(request.url, {
+    method: request.method,
+    headers: withHeaders(request.headers, CLIENT_ONLY, [["content-type", "application/json"]]),
+    body,
+    signal: request.signal
+  })
+
+/** The output tokens to hold: the request's cap, else the model's cap for every choice asked for. */
+const outputCap = (pricing: Pricing["Type"], estimate: Estimate): Effect.Effect<number | undefined> =>
+  Option.match(estimate.maxOutputTokens, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      estimate.choices <= 1
+        ? Effect.succeed(undefined)
+        : pricing.price(estimate.model).pipe(
+            Effect.map((price) =>
+              Option.getOrUndefined(Option.map(price.maxOutputTokens, (cap) => cap * estimate.choices))
+            ),
+            // An unknown price is the policy's to report.
+            Effect.orElseSucceed(() => undefined)
+          )
+  })
+
+type Outcome = "complete" | "cancelled" | "failed"
+
+/**
+ * Passes a stream through unchanged, showing each chunk to `observe` and calling
+ * `finish` once: when the stream ends, fails, or the client cancels it. The stream
+ * reads upstream only as fast as the client reads, so what was read is what was delivered.
+ */
+const metered = (
+  upstream: ReadableStream<Uint8Array>,
+  observe: (chunk: Uint8Array) => void,
+  finish: (outcome: Outcome) => Promise<void>
+): ReadableStream<Uint8Array> => {
+  const reader = upstream.getReader()
+  let finished = false
+  let cancelled = false
+  const once = (outcome: Outcome) => {
+    if (finished) return Promise.resolve()
+    finished = true
+    return finish(outcome)
+  }
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let next: ReadableStreamReadResult<Uint8Array>
+        try {
+          next = await reader.read()
+        } catch (error) {
+          await once(cancelled ? "cancelled" : "failed")
+          if (!cancelled) controller.error(error)
+          return
+        }
+        if (next.done || cancelled) {
+          await once(cancelled ? "cancelled" : "complete")
+          if (!cancelled) controller.close()
+          return
+        }
+        try {
+          observe(next.value)
+        } catch {
+          // Metering never breaks the client's stream.
+        }
+        controller.enqueue(next.value)
+      },
+      async cancel(reason) {
+        cancelled = true
+        await reader.cancel(reason).catch(() => undefined)
+        await once("cancelled")
+      }
+    },
+    { highWaterMark: 0 }
+  )
+}
+
+const isEventStream = (response: Response): boolean =>
+  (response.headers.get("content-type") ?? "").toLowerCase().includes("text/event-stream")
+
+const logged = (cause: Cause.Cause<TeamBudgetError>): Effect.Effect<Response> =>
+  Option.isSome(Cause.failureOption(cause))
+    ? Effect.succeed(ErrorResponse.fromCause(cause))
+    : Effect.as(
+        Effect.logError("teambudget: the LLM guard failed unexpectedly", cause),
+        ErrorResponse.internal()
+      )
+
+/**
+ * The guard as an Effect: never fails; every refusal is a response (SPEC 9).
+ *
+ * @example
+ * const response = yield* LlmGuard.guard(request, async (upstream) => fetch("https://api.openai.com/v1/chat/completions", {
+ *   method: "POST", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" }, body: await upstream.text()
+ * }))
+ * @since 0.1.0
+ */
+export const guard = (
+  request: Request,
+  forward: Forward,
+  options: LlmGuardOptions = {}
+): Effect.Effect<Response, never, GuardServices> =>
+  Effect.gen(function* () {
+    const policy = yield* BudgetPolicy
+    const estimator = yield* TokenEstimator
+    const pricing = yield* Pricing
+    const runtime = yield* Effect.runtime<never>()
+
+    const token = Bearer.fromRequest(request)
+    if (Option.isNone(token)) return yield* new AuthenticationFailed({ reason: "missing" })
+    const text = yield* Body.readText(request, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
+    const body = yield* Body.parseJson(text)
+    const estimate = yield* estimator.estimate(body)
+    const maxOutputTokens = yield* outputCap(pricing, estimate)
+    const admission = yield* policy.authorize({
+      apiKey: token.value,
+      model: estimate.model,
+      promptTokens: estimate.promptTokens,
+      ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
+      ...Option.match(estimate.endUser, { onNone: () => ({}), onSome: (endUser) => ({ endUser }) })
+    })
+    const limitHeaders = (
+      options.rateLimitHeaders ?? ((a: Admission) => GuardHeaders.rateLimits(a.principal))
+    )(admission)
+
+    const release = policy
+      .release(admission)
+      .pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("teambudget: releasing a hold failed").pipe(
+            Effect.annotateLogs({ requestId: admission.requestId, error: error.message })
+          )
+        )
+      )
+    const meter = UsageMeter.make()
+    const settle = (status: SpendStatus): Effect.Effect<Option.Option<Settlement>> => {
+      // Counting delivered text runs the tokenizer: only when the upstream gave no usage.
+      const byEstimate = (): Usage => ({
+        promptTokens: estimate.promptTokens,
+        completionTokens: meter.deliveredTokens()
+      })
+      const usage = Option.getOrElse(meter.reported(), byEstimate)
+      return policy.settle(admission, usage, status).pipe(
+        // Usage the pricing refuses (an upstream reporting nonsense) is replaced by the count.
+        Effect.catchTag("InvalidRequest", () => policy.settle(admission, byEstimate(), status)),
+        Effect.map(Option.some),
+        Effect.catchAll((error) =>
+          Effect.logWarning("teambudget: settling a request failed").pipe(
+            Effect.annotateLogs({ requestId: admission.requestId, error: error.message }),
+            Effect.as(Option.none<Settlement>())
+          )
+        )
+      )
+    }
+
+    const forwarded = yield* Effect.tryPromise(() =>
+      forward(upstreamRequest(request, upstreamBody(text, body, estimate)), admission)
+    ).pipe(
+      Effect.onInterrupt(() => release),
+      Effect.option
+    )
+    if (Option.isNone(forwarded)) {
+      yield* release
+      return ErrorResponse.fromError(
+        new UpstreamFailed({ status: 502, detail: "the upstream could not be reached" }),
+        limitHeaders
+      )
+    }
+    const response = forwarded.value
+
+    if (!response.ok) {
+      yield* release
+      return new Response(response.body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: withHeaders(response.headers, UPSTREAM_ONLY, limitHeaders)
+      })
+    }
+
+    if (isEventStream(response) && response.body !== null) {
+      const parser = Sse.make(meter.observeEvent)
+      const stream = metered(response.body, parser.push, (outcome): Promise<void> => {
+        if (outcome === "complete") parser.end()
+        return Runtime.runPromise(
+          runtime,
+          Effect.asVoid(settle(outcome === "complete" ? "success" : "partial"))
+        )
+      })
+      return new Response(stream, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: withHeaders(response.headers, UPSTREAM_ONLY, [
+          ...GuardHeaders.remainingBudget(admission.hold.tightest),
+          ...limitHeaders
+        ])
+      })
+    }
+
+    const bytes = yield* Effect.tryPromise(() => response.arrayBuffer()).pipe(Effect.option)
+    if (Option.isNone(bytes)) {
+      yield* release
+      return ErrorResponse.fromError(
+        new UpstreamFailed({ status: 502, detail: "the upstream response broke off" }),
+        limitHeaders
+      )
+    }
+    meter.observeBody(utf8.decode(bytes.value))
+    const settlement = yield* settle("success")
+    const tightest = Option.match(settlement, {
+      onNone: () => admission.hold.tightest,
+      onSome: (s) => s.tightest
+    })
+    // A byte view, not the ArrayBuffer: servers such as `@hono/node-server` write it directly.
+    return new Response(new Uint8Array(bytes.value), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: withHeaders(response.headers, UPSTREAM_ONLY, [
+        ...GuardHeaders.remainingBudget(tightest),
+        ...limitHeaders
+      ])
+    })
+  }).pipe(Effect.catchAllCause(logged))
+
+/**
+ * The guard as a Promise function over the services in the current context.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: LlmGuardOptions = {}): Effect.Effect<Guard, never, GuardServices> =>
+  Effect.map(
+    Effect.runtime<GuardServices>(),
+    (runtime): Guard =>
+      (request, forward) =>
+        Runtime.runPromise(runtime, guard(request, forward, options))
+  )
+
+/**
+ * The guard as a Promise function, run by a runtime that has its services.
+ *
+ * @example
+ * const runtime = ManagedRuntime.make(services)
+ * const llmGuard = LlmGuard.toWebHandler(runtime)
+ * const response = await llmGuard(request, async (upstream) => fetch(upstreamUrl, { method: "POST", body: await upstream.text() }))
+ * @since 0.1.0
+ */
+export const toWebHandler = (runner: Runner<GuardServices>, options: LlmGuardOptions = {}): Guard => {
+  const run = runPromise(runner)
+  return (request, forward) => run(guard(request, forward, options))
+}
+
+/**
+ * The guard over a layer of its services, with `dispose` to release them.
+ *
+ * @since 0.1.0
+ */
+export const toWebHandlerLayer = <E>(
+  layer: Layer.Layer<GuardServices, E>,
+  options: LlmGuardOptions = {}
+): { readonly guard: Guard; readonly dispose: () => Promise<void> } => {
+  const runtime = ManagedRuntime.make(layer)
+  return { guard: toWebHandler(runtime, options), dispose: () => runtime.dispose() }
+}

@@ -1,0 +1,207 @@
+/**
+ * Node's `http` request and response to and from web `Request` and `Response`, for
+ * frameworks built on Node's server (Express, Fastify). Bodies stream both ways with
+ * back-pressure; a client that goes away cancels the response body, which is how the
+ * guard learns of an abort.
+ *
+ * @since 0.1.0
+ */
+import type { IncomingMessage, ServerResponse } from "node:http"
+
+/** @since 0.1.0 */
+export interface ToRequestOptions {
+  /** The path and query to use instead of `req.url` (e.g. without a mount prefix). */
+  readonly url?: string
+  /**
+   * A body a body parser has already read (`req.body`): sent as it is when it is a
+   * string or bytes, as JSON otherwise. Without it, the request stream is read.
+   */
+  readonly parsedBody?: unknown
+}
+
+const hasBody = (method: string): boolean => method !== "GET" && method !== "HEAD"
+
+const origin = (req: IncomingMessage): string => {
+  const host = req.headers.host
+  const scheme = "encrypted" in req.socket && req.socket.encrypted === true ? "https" : "http"
+  return host !== undefined && /^[A-Za-z0-9.:[\]-]+$/.test(host)
+    ? `${scheme}://${host}`
+    : `${scheme}://localhost`
+}
+
+const headersOf = (req: IncomingMessage): Headers => {
+  const headers = new Headers()
+  const raw = req.rawHeaders
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]
+    const value = raw[i + 1]
+    if (name === undefined || value === undefined || name.startsWith(":")) continue
+    headers.append(name, value)
+  }
+  return headers
+}
+
+/** The request stream as a web stream that reads only as fast as it is consumed. */
+const streamOf = (req: IncomingMessage): ReadableStream<Uint8Array> => {
+  let done = false
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        req.on("data", (chunk: Buffer) => {
+          if (done) return
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+          if ((controller.desiredSize ?? 0) <= 0) req.pause()
+        })
+        req.on("end", () => {
+          if (done) return
+          done = true
+          controller.close()
+        })
+        req.on("error", (error) => {
+          if (done) return
+          done = true
+          controller.error(error)
+        })
+        req.pause()
+      },
+      pull() {
+        req.resume()
+      },
+      cancel() {
+        // Drain what is left so the response can still be written on this connection.
+        done = true
+        req.resume()
+      }
+    },
+    { highWaterMark: 1 }
+  )
+}
+
+const parsedBodyOf = (body: unknown): string | Uint8Array<ArrayBuffer> =>
+  typeof body === "string" ? body : body instanceof Uint8Array ? new Uint8Array(body) : JSON.stringify(body)
+
+/**
+ * A web `Request` for a Node request. Its `signal` aborts when the client goes away
+ * before the response is finished.
+ *
+ * @since 0.1.0
+ */
+export const toRequest = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ToRequestOptions = {}
+): Request => {
+  const method = (req.method ?? "GET").toUpperCase()
+  const controller = new AbortController()
+  res.on("close", () => {
+    if (!res.writableFinished) controller.abort()
+  })
+  const body = !hasBody(method)
+    ? null
+    : options.parsedBody !== undefined
+      ? parsedBodyOf(options.parsedBody)
+      : streamOf(req)
+  const headers = headersOf(req)
+  if (options.parsedBody !== undefined) headers.delete("content-length")
+  const init: RequestInit & { duplex: "half" } = {
+    method,
+    headers,
+    body,
+    signal: controller.signal,
+    duplex: "half"
+  }
+  return new Request(`${origin(req)}${options.url ?? req.url ?? "/"}`, init)
+}
+
+const waitForDrain = (res: ServerResponse): Promise<void> =>
+  new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done)
+      res.off("close", done)
+      resolve()
+    }
+    res.on("drain", done)
+    res.on("close", done)
+  })
+
+/**
+ * Writes a web `Response` to a Node response, streaming its body. When the client goes
+ * away first, the body is cancelled.
+ *
+ * @since 0.1.0
+ */
+export const writeResponse = async (response: Response, res: ServerResponse): Promise<void> => {
+  res.statusCode = response.status
+  if (response.statusText !== "") res.statusMessage = response.statusText
+  const cookies = response.headers.getSetCookie()
+  response.headers.forEach((value, name) => {
+    if (name !== "set-cookie") res.setHeader(name, value)
+  })
+  if (cookies.length > 0) res.setHeader("set-cookie", cookies)
+  if (response.body === null) {
+    res.end()
+    return
+  }
+  const reader = response.body.getReader()
+  const onClose = () => {
+    if (!res.writableFinished) reader.cancel().catch(() => undefined)
+  }
+  res.on("close", onClose)
+  // Streams start at once so the client sees the headers before the first event.
+  if ((response.headers.get("content-type") ?? "").includes("text/event-stream")) res.flushHeaders()
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      if (res.destroyed) {
+        // The client left between two chunks: tell the body, whose owner may settle on it.
+        await reader.cancel().catch(() => undefined)
+        return
+      }
+      if (!res.write(value)) await waitForDrain(res)
+    }
+    res.end()
+  } catch {
+    // The body failed half-way: the only honest signal left is a broken connection.
+    res.destroy()
+  } finally {
+    res.off("close", onClose)
+  }
+}
+
+/**
+ * Serves one Node request with a web handler. Never rejects: a handler that throws
+ * answers 500.
+ *
+ * @example
+ * const server = http.createServer((req, res) => void NodeBridge.serve(req, res, api))
+ * @since 0.1.0
+ */
+export const serve = async (
+  req: IncomingMessage,
+  res: ServerResponse,
+  handler: (request: Request) => Promise<Response>,
+  options: ToRequestOptions = {}
+): Promise<void> => {
+  let response: Response
+  try {
+    response = await handler(toRequest(req, res, options))
+  } catch {
+    response = new Response(
+      JSON.stringify({
+        error: {
+          message: "The request failed unexpectedly.",
+          type: "internal_error",
+          code: "internal_error",
+          param: null
+        }
+      }),
+      { status: 500, headers: { "content-type": "application/json; charset=utf-8" } }
+    )
+  }
+  if (res.headersSent || res.destroyed) {
+    await response.body?.cancel().catch(() => undefined)
+    return
+  }
+  await writeResponse(response, res)
+}

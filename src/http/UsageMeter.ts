@@ -1,0 +1,132 @@
+/**
+ * What an OpenAI-compatible response reports and delivers: its `usage` when it has
+ * one, else the text it delivered, counted in tokens, so a response without usage (or
+ * cut short) is still charged for what went out.
+ *
+ * @since 0.1.0
+ */
+import { Option } from "effect"
+import type { Usage } from "../services/Pricing.js"
+import { countText } from "../services/TokenEstimator.js"
+
+/** @since 0.1.0 */
+export interface UsageMeter {
+  /** One SSE `data` payload (a chunk of a streamed response). */
+  readonly observeEvent: (data: string) => void
+  /** A whole JSON response body. */
+  readonly observeBody: (text: string) => void
+  /** The usage the upstream reported, when it did. */
+  readonly reported: () => Option.Option<Usage>
+  /** Tokens of the content delivered so far (message text, tool-call arguments, completions). */
+  readonly deliveredTokens: () => number
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+const count = (u: unknown): number | undefined =>
+  typeof u === "number" && Number.isSafeInteger(u) && u >= 0 ? u : undefined
+
+/**
+ * OpenAI's `usage` object: `prompt_tokens`, `completion_tokens` (absent for
+ * embeddings), `prompt_tokens_details.cached_tokens`.
+ *
+ * @since 0.1.0
+ */
+export const parseUsage = (u: unknown): Option.Option<Usage> => {
+  if (!isRecord(u)) return Option.none()
+  const promptTokens = count(u.prompt_tokens)
+  if (promptTokens === undefined) return Option.none()
+  const completionTokens = u.completion_tokens === undefined ? 0 : count(u.completion_tokens)
+  if (completionTokens === undefined) return Option.none()
+  const details = u.prompt_tokens_details
+  const cached = isRecord(details) ? count(details.cached_tokens) : undefined
+  return Option.some(
+    cached === undefined || cached === 0 || cached > promptTokens
+      ? { promptTokens, completionTokens }
+      : { promptTokens, completionTokens, cachedPromptTokens: cached }
+  )
+}
+
+// Text is counted in slices of this many characters, so memory stays bounded on
+// long streams and the tokenizer runs only where a count is needed.
+const SLICE = 64 * 1024
+
+/**
+ * A fresh meter.
+ *
+ * @example
+ * const meter = UsageMeter.make()
+ * meter.observeEvent('{"choices":[{"delta":{"content":"Hi"}}],"usage":null}')
+ * meter.deliveredTokens() // 1
+ * @since 0.1.0
+ */
+export const make = (): UsageMeter => {
+  let usage = Option.none<Usage>()
+  let pending: Array<string> = []
+  let pendingLength = 0
+  let counted = 0
+
+  const addText = (text: unknown) => {
+    if (typeof text !== "string" || text.length === 0) return
+    pending.push(text)
+    pendingLength += text.length
+    if (pendingLength >= SLICE) flush()
+  }
+
+  const flush = () => {
+    if (pending.length === 0) return
+    counted += countText(pending.join(""))
+    pending = []
+    pendingLength = 0
+  }
+
+  const addToolCalls = (calls: unknown) => {
+    if (!Array.isArray(calls)) return
+    for (const call of calls) {
+      if (!isRecord(call) || !isRecord(call.function)) continue
+      addText(call.function.name)
+      addText(call.function.arguments)
+    }
+  }
+
+  const addChoices = (choices: unknown, part: "delta" | "message") => {
+    if (!Array.isArray(choices)) return
+    for (const choice of choices) {
+      if (!isRecord(choice)) continue
+      addText(choice.text)
+      const content = choice[part]
+      if (!isRecord(content)) continue
+      addText(content.content)
+      addText(content.refusal)
+      addText(content.reasoning_content)
+      addToolCalls(content.tool_calls)
+      if (isRecord(content.function_call)) addText(content.function_call.arguments)
+    }
+  }
+
+  const observe = (text: string, part: "delta" | "message") => {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      return
+    }
+    if (!isRecord(parsed)) return
+    const reported = parseUsage(parsed.usage)
+    if (Option.isSome(reported)) usage = reported
+    addChoices(parsed.choices, part)
+  }
+
+  return {
+    observeEvent: (data) => {
+      if (data !== "[DONE]") observe(data, "delta")
+    },
+    observeBody: (text) => observe(text, "message"),
+    reported: () => usage,
+    deliveredTokens: () => {
+      flush()
+      return counted
+    }
+  }
+}
