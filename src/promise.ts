@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Cause, Effect, Exit, type Layer, ManagedRuntime } from "effect"
-import * as Operations from "./api/Operations.js"
+import * as Routes from "./api/Routes.js"
 import { master } from "./domain/Principal.js"
 import type { SpendStatus } from "./domain/SpendLog.js"
 import type { Admission, AuthorizeRequest } from "./services/BudgetPolicy.js"
@@ -20,38 +20,16 @@ import * as SqlStore from "./store/sql/SqlStore.js"
 import type { StoreServices } from "./store/StoreServices.js"
 import * as TeamBudget from "./TeamBudget.js"
 
-/** The management operations, by method name: LiteLLM JSON in, LiteLLM JSON out. @since 0.1.0 */
-export const ADMIN_OPERATIONS = {
-  teamNew: "team/new",
-  teamUpdate: "team/update",
-  teamMemberAdd: "team/member_add",
-  teamMemberUpdate: "team/member_update",
-  teamMemberDelete: "team/member_delete",
-  teamInfo: "team/info",
-  teamDelete: "team/delete",
-  keyGenerate: "key/generate",
-  keyUpdate: "key/update",
-  keyInfo: "key/info",
-  keyDelete: "key/delete",
-  keyBlock: "key/block",
-  keyUnblock: "key/unblock",
-  userNew: "user/new",
-  userUpdate: "user/update",
-  userInfo: "user/info",
-  organizationNew: "organization/new",
-  organizationUpdate: "organization/update",
-  organizationInfo: "organization/info",
-  customerNew: "customer/new",
-  customerUpdate: "customer/update",
-  customerInfo: "customer/info",
-  spendLogs: "spend/logs",
-  globalBudgetUpdate: "global/budget/update",
-  globalBudgetInfo: "global/budget/info"
-} as const
+type Table = typeof Routes.byName
 
-/** @since 0.1.0 */
+/**
+ * Every management operation, by method name (`teamNew` is `POST /team/new`): the
+ * same LiteLLM JSON in and out as the HTTP API, acting as the master key.
+ *
+ * @since 0.1.0
+ */
 export type AdminClient = {
-  readonly [Name in keyof typeof ADMIN_OPERATIONS]: (input?: unknown) => Promise<unknown>
+  readonly [Name in keyof Table]: (input?: unknown) => Promise<Routes.Output<Table[Name]>>
 }
 
 /** @since 0.1.0 */
@@ -102,11 +80,38 @@ export const createTeamBudget = async (options: CreateOptions = {}): Promise<Tea
   await run(runtime, Effect.void)
   const policy = await run(runtime, BudgetPolicy)
   const estimator = await run(runtime, TokenEstimator)
-  const entries = Object.entries(ADMIN_OPERATIONS).map(([method, operation]) => [
-    method,
-    (input: unknown = {}) => run(runtime, Operations.invoke(operation, master, input))
-  ])
-  const admin: AdminClient = Object.fromEntries(entries)
+  const bind =
+    <Out>(route: Routes.Route<Out>) =>
+    (input: unknown = {}): Promise<Out> =>
+      run(runtime, route.handle(master, input))
+  const table = Routes.byName
+  const admin: AdminClient = {
+    teamNew: bind(table.teamNew),
+    teamUpdate: bind(table.teamUpdate),
+    teamMemberAdd: bind(table.teamMemberAdd),
+    teamMemberUpdate: bind(table.teamMemberUpdate),
+    teamMemberDelete: bind(table.teamMemberDelete),
+    teamInfo: bind(table.teamInfo),
+    teamDelete: bind(table.teamDelete),
+    keyGenerate: bind(table.keyGenerate),
+    keyUpdate: bind(table.keyUpdate),
+    keyInfo: bind(table.keyInfo),
+    keyDelete: bind(table.keyDelete),
+    keyBlock: bind(table.keyBlock),
+    keyUnblock: bind(table.keyUnblock),
+    userNew: bind(table.userNew),
+    userUpdate: bind(table.userUpdate),
+    userInfo: bind(table.userInfo),
+    organizationNew: bind(table.organizationNew),
+    organizationUpdate: bind(table.organizationUpdate),
+    organizationInfo: bind(table.organizationInfo),
+    customerNew: bind(table.customerNew),
+    customerUpdate: bind(table.customerUpdate),
+    customerInfo: bind(table.customerInfo),
+    spendLogs: bind(table.spendLogs),
+    globalBudgetUpdate: bind(table.globalBudgetUpdate),
+    globalBudgetInfo: bind(table.globalBudgetInfo)
+  }
   return {
     authorize: (request) => run(runtime, policy.authorize(request)),
     settle: (admission, usage, status) => run(runtime, policy.settle(admission, usage, status)),

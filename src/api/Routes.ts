@@ -36,22 +36,22 @@ export type Method = "GET" | "POST"
  *
  * @since 0.1.0
  */
-export interface Route {
+export interface Route<Out = unknown> {
   readonly method: Method
   readonly path: string
-  readonly handle: (
-    caller: Caller,
-    input: unknown
-  ) => Effect.Effect<unknown, AdminError | InvalidRequest, Admin>
+  readonly handle: (caller: Caller, input: unknown) => Effect.Effect<Out, AdminError | InvalidRequest, Admin>
 }
 
-const route = <A, I, B>(
+/** What an endpoint answers: the LiteLLM JSON it renders. @since 0.1.0 */
+export type Output<R> = R extends Route<infer Out> ? Out : never
+
+const route = <A, I, B, Out>(
   method: Method,
   path: string,
   schema: Schema.Schema<A, I>,
   run: (admin: Admin, caller: Caller, request: A) => Effect.Effect<B, AdminError>,
-  render: (result: B) => unknown
-): Route => ({
+  render: (result: B) => Out
+): Route<Out> => ({
   method,
   path,
   handle: (caller, input) =>
@@ -63,79 +63,111 @@ const route = <A, I, B>(
 })
 
 /**
- * Every management endpoint of SPEC 11.1, plus the global budget.
+ * Every management endpoint of SPEC 11.1, plus the global budget, by method name
+ * (`teamNew` is `POST /team/new`).
  *
  * @since 0.1.0
  */
-export const routes: ReadonlyArray<Route> = [
-  route("POST", "/team/new", TeamNew, (a, c, r) => a.teamNew(c, r), Render.team),
-  route("POST", "/team/update", TeamUpdate, (a, c, r) => a.teamUpdate(c, r), Render.team),
-  route("POST", "/team/member_add", TeamMemberAdd, (a, c, r) => a.memberAdd(c, r), Render.membersAdded),
-  route(
+export const byName = {
+  teamNew: route("POST", "/team/new", TeamNew, (a, c, r) => a.teamNew(c, r), Render.team),
+  teamUpdate: route("POST", "/team/update", TeamUpdate, (a, c, r) => a.teamUpdate(c, r), Render.team),
+  teamMemberAdd: route(
+    "POST",
+    "/team/member_add",
+    TeamMemberAdd,
+    (a, c, r) => a.memberAdd(c, r),
+    Render.membersAdded
+  ),
+  teamMemberUpdate: route(
     "POST",
     "/team/member_update",
     TeamMemberUpdate,
     (a, c, r) => a.memberUpdate(c, r),
     Render.membership
   ),
-  route(
+  teamMemberDelete: route(
     "POST",
     "/team/member_delete",
     TeamMemberDelete,
     (a, c, r) => a.memberDelete(c, r),
     Render.memberDeleted
   ),
-  route("GET", "/team/info", TeamInfo, (a, c, r) => a.teamInfo(c, r), Render.teamInfo),
-  route("POST", "/team/delete", TeamDelete, (a, c, r) => a.teamDelete(c, r), Render.teamsDeleted),
-  route("POST", "/key/generate", KeyGenerate, (a, c, r) => a.keyGenerate(c, r), Render.generatedKey),
-  route("POST", "/key/update", KeyUpdate, (a, c, r) => a.keyUpdate(c, r), Render.key),
-  route("GET", "/key/info", KeyInfo, (a, c, r) => a.keyInfo(c, r), Render.keyInfo),
-  route("POST", "/key/delete", KeyDelete, (a, c, r) => a.keyDelete(c, r), Render.keysDeleted),
-  route("POST", "/key/block", KeyBlock, (a, c, r) => a.keyBlock(c, r), Render.key),
-  route("POST", "/key/unblock", KeyBlock, (a, c, r) => a.keyUnblock(c, r), Render.key),
-  route("POST", "/user/new", UserNew, (a, c, r) => a.userNew(c, r), Render.user),
-  route("POST", "/user/update", UserUpdate, (a, c, r) => a.userUpdate(c, r), Render.user),
-  route("GET", "/user/info", UserInfo, (a, c, r) => a.userInfo(c, r), Render.userInfo),
-  route(
+  teamInfo: route("GET", "/team/info", TeamInfo, (a, c, r) => a.teamInfo(c, r), Render.teamInfo),
+  teamDelete: route("POST", "/team/delete", TeamDelete, (a, c, r) => a.teamDelete(c, r), Render.teamsDeleted),
+  keyGenerate: route(
+    "POST",
+    "/key/generate",
+    KeyGenerate,
+    (a, c, r) => a.keyGenerate(c, r),
+    Render.generatedKey
+  ),
+  keyUpdate: route("POST", "/key/update", KeyUpdate, (a, c, r) => a.keyUpdate(c, r), Render.key),
+  keyInfo: route("GET", "/key/info", KeyInfo, (a, c, r) => a.keyInfo(c, r), Render.keyInfo),
+  keyDelete: route("POST", "/key/delete", KeyDelete, (a, c, r) => a.keyDelete(c, r), Render.keysDeleted),
+  keyBlock: route("POST", "/key/block", KeyBlock, (a, c, r) => a.keyBlock(c, r), Render.key),
+  keyUnblock: route("POST", "/key/unblock", KeyBlock, (a, c, r) => a.keyUnblock(c, r), Render.key),
+  userNew: route("POST", "/user/new", UserNew, (a, c, r) => a.userNew(c, r), Render.user),
+  userUpdate: route("POST", "/user/update", UserUpdate, (a, c, r) => a.userUpdate(c, r), Render.user),
+  userInfo: route("GET", "/user/info", UserInfo, (a, c, r) => a.userInfo(c, r), Render.userInfo),
+  organizationNew: route(
     "POST",
     "/organization/new",
     OrganizationNew,
     (a, c, r) => a.organizationNew(c, r),
     Render.organization
   ),
-  route(
+  organizationUpdate: route(
     "POST",
     "/organization/update",
     OrganizationUpdate,
     (a, c, r) => a.organizationUpdate(c, r),
     Render.organization
   ),
-  route(
+  organizationInfo: route(
     "GET",
     "/organization/info",
     OrganizationInfo,
     (a, c, r) => a.organizationInfo(c, r),
     Render.organization
   ),
-  route("POST", "/customer/new", CustomerNew, (a, c, r) => a.customerNew(c, r), Render.customer),
-  route("POST", "/customer/update", CustomerUpdate, (a, c, r) => a.customerUpdate(c, r), Render.customer),
-  route("GET", "/customer/info", CustomerInfo, (a, c, r) => a.customerInfo(c, r), Render.customer),
-  route("GET", "/spend/logs", SpendLogs, (a, c, r) => a.spendLogs(c, r), Render.spendLogs),
-  route(
+  customerNew: route("POST", "/customer/new", CustomerNew, (a, c, r) => a.customerNew(c, r), Render.customer),
+  customerUpdate: route(
+    "POST",
+    "/customer/update",
+    CustomerUpdate,
+    (a, c, r) => a.customerUpdate(c, r),
+    Render.customer
+  ),
+  customerInfo: route(
+    "GET",
+    "/customer/info",
+    CustomerInfo,
+    (a, c, r) => a.customerInfo(c, r),
+    Render.customer
+  ),
+  spendLogs: route("GET", "/spend/logs", SpendLogs, (a, c, r) => a.spendLogs(c, r), Render.spendLogs),
+  globalBudgetUpdate: route(
     "POST",
     "/global/budget/update",
     GlobalBudgetUpdate,
     (a, c, r) => a.globalBudgetUpdate(c, r),
     Render.budget
   ),
-  route(
+  globalBudgetInfo: route(
     "GET",
     "/global/budget/info",
     Schema.Struct({}),
     (a, c) => a.globalBudgetInfo(c),
     (budget) => Option.match(budget, { onNone: () => null, onSome: Render.budget })
   )
-]
+}
+
+/**
+ * Every endpoint, in table order.
+ *
+ * @since 0.1.0
+ */
+export const routes: ReadonlyArray<Route> = Object.values(byName)
 
 /**
  * The endpoint for a method and path, if there is one.
