@@ -151,22 +151,24 @@ const measure = async (store: string, databaseUrl: string, latencyMs: number, di
       "  - model_name: bench-model",
       "    litellm_params:",
       "      model: openai/bench-upstream",
-      `      api_base: ${upstreamUrl}/v1`,
+      `      api_base: ${JSON.stringify(`${upstreamUrl}/v1`)}`,
       "      input_cost_per_token: 0.000001",
       "      output_cost_per_token: 0.000002",
       "general_settings:",
-      `  master_key: ${MASTER_KEY}`,
-      `  database_url: ${databaseUrl}`,
+      `  master_key: ${JSON.stringify(MASTER_KEY)}`,
+      // Quoted: `memory:` alone would read as a YAML mapping.
+      `  database_url: ${JSON.stringify(databaseUrl)}`,
       ""
     ].join("\n")
   )
-  const proxy = await startChild(
-    ["examples/proxy/main.ts", "--config", configPath],
-    { PORT: "0" },
-    /listening on (http:\/\/\S+)$/
-  )
-  const proxyUrl = proxy.match[1] ?? ""
+  let proxy: Started | undefined
   try {
+    proxy = await startChild(
+      ["examples/proxy/main.ts", "--config", configPath],
+      { PORT: "0" },
+      /listening on (http:\/\/\S+)$/
+    )
+    const proxyUrl = proxy.match[1] ?? ""
     await post(`${proxyUrl}/team/new`, { team_id: "bench", team_alias: "bench", max_budget: 1_000_000 })
     const key = String((await post(`${proxyUrl}/key/generate`, { team_id: "bench" }))["key"])
     const direct = `${upstreamUrl}/v1/chat/completions`
@@ -186,7 +188,7 @@ const measure = async (store: string, databaseUrl: string, latencyMs: number, di
       proxied: mean(proxiedRounds)
     }
   } finally {
-    await stop(proxy.child)
+    if (proxy !== undefined) await stop(proxy.child)
     await stop(upstream.child)
   }
 }

@@ -6,10 +6,12 @@
 import { cpus } from "node:os"
 import { run as core } from "./core.js"
 import { run as http } from "./http.js"
+import { run as storeSql } from "./store-sql.js"
 
 const sections: ReadonlyArray<{ name: string; run: () => Promise<string> }> = [
   { name: "core", run: core },
-  { name: "http", run: http }
+  { name: "http", run: http },
+  { name: "sql", run: storeSql }
 ]
 
 const only = process.argv.slice(2)

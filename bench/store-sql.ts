@@ -6,10 +6,14 @@
  * plus the BEGIN and COMMIT of each transaction.
  *
  *   node --import tsx bench/store-sql.ts [--seconds 5] [--pg-url postgres://...] [--no-pg] [--no-sqlite]
+ *                                        [--async-commit] [--pool 16]
  *
  * PostgreSQL runs in a database made for the run (and dropped after) on `--pg-url`,
  * else `DATABASE_URL`, else postgres://postgres@127.0.0.1:5432/postgres, with the
- * server's own durability settings (printed with the results).
+ * server's own durability settings (printed with the results), or with
+ * `synchronous_commit = off` for that database with `--async-commit`. Every request
+ * on one team budget queues on that team's counter row, which stays locked until the
+ * commit is durable: with synchronous commits the disk's flush time bounds the rate.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
@@ -43,6 +47,7 @@ const arg = (name: string): string | undefined => {
   return i === -1 ? undefined : process.argv[i + 1]
 }
 const seconds = Number(arg("--seconds") ?? "5")
+const pool = Number(arg("--pool") ?? "16")
 
 /** Counts SQL round trips: every statement, and BEGIN + COMMIT per transaction. */
 const counter = { on: false, statements: 0, transactions: 0 }
@@ -272,15 +277,17 @@ const pgScenario = async () => {
     (sql) => sql<{ readonly synchronous_commit: string }>`SHOW synchronous_commit`
   )
   await run(base, (sql) => sql`CREATE DATABASE ${sql(database)}`)
+  const asyncCommit = process.argv.includes("--async-commit")
+  if (asyncCommit) await run(base, (sql) => sql`ALTER DATABASE ${sql(database)} SET synchronous_commit = off`)
   const url = new URL(base)
   url.pathname = `/${database}`
   try {
     await scenario(
       "PostgreSQL",
       SqlStore.layer().pipe(
-        Layer.provide(SqlStore.pgClient({ url: Redacted.make(url.toString()), maxConnections: 16 }))
+        Layer.provide(SqlStore.pgClient({ url: Redacted.make(url.toString()), maxConnections: pool }))
       ),
-      `pool of 16, synchronous_commit=${setting[0]?.synchronous_commit ?? "?"}`
+      `pool of ${pool}, synchronous_commit=${asyncCommit ? "off" : (setting[0]?.synchronous_commit ?? "?")}`
     )
   } finally {
     await run(base, (sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)

@@ -130,7 +130,8 @@ export const EntityKind = Schema.Literal(
   "end_user",
   "budget",
   "hold",
-  "model"
+  "model",
+  "spend_log"
 )
 /** @since 0.1.0 */
 export type EntityKind = typeof EntityKind.Type

@@ -1,0 +1,319 @@
+/**
+ * The spend ledger of the SQL stores. Every step is one transaction over the
+ * counters of its scopes, locked in key order, with the window reset, the check and
+ * the writes inside it; the spend log row of a settlement is written in the same
+ * transaction as the counters it moved. On PostgreSQL the common case runs as one
+ * statement instead (`PgFastPath.ts`) and falls back to the transaction here.
+ *
+ * Semantics are those of the memory store: limits are read from the store inside the
+ * step (the counters carry a copy kept in step by entity writes), expired holds are
+ * reclaimed before a step, a late settle of an expired hold still charges, and a
+ * second settle or release is refused with `HoldClosed`.
+ *
+ * @since 0.1.0
+ */
+import { SqlClient } from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Clock, DateTime, type Duration, Effect, Either, Option } from "effect"
+import { BudgetExceeded, type CorruptRecord, HoldClosed, StoreUnavailable } from "../../domain/Errors.js"
+import * as Money from "../../domain/Money.js"
+import * as Scope from "../../domain/Scope.js"
+import * as Spend from "../../domain/Spend.js"
+import type { Hold, HoldRequest, Settlement, SpendLedgerShape, SpendLogDraft } from "../SpendLedger.js"
+import * as CounterStatements from "./CounterStatements.js"
+import * as Counters from "./Counters.js"
+import * as Dialect from "./Dialect.js"
+import * as Holds from "./Holds.js"
+import * as PgFastPath from "./PgFastPath.js"
+import { guard, retryConflicts } from "./SqlErrors.js"
+
+/** @since 0.1.0 */
+export interface LedgerOptions {
+  readonly holdTtlMillis: number
+  /** None for an in-process database. */
+  readonly timeout: Option.Option<Duration.Duration>
+}
+
+/**
+ * Why a step's transaction ended without doing anything: counters are missing (make
+ * them), or an open hold has expired (reclaim it first, as every step does). Either
+ * way the step runs again.
+ */
+type Retry = { readonly _tag: "Missing"; readonly keys: ReadonlyArray<string> } | { readonly _tag: "Expired" }
+
+const EXPIRED: Retry = { _tag: "Expired" }
+
+const ATTEMPTS = 3
+
+const distinct = (scopes: ReadonlyArray<Scope.ScopeRef>) => {
+  const refs = new Map<string, Scope.ScopeRef>()
+  for (const scope of scopes) {
+    const key = Scope.key(scope)
+    if (!refs.has(key)) refs.set(key, scope)
+  }
+  return refs
+}
+
+const fromEither = <A, E>(either: Either.Either<A, E>): Effect.Effect<A, E> =>
+  Either.match(either, { onLeft: Effect.fail, onRight: Effect.succeed })
+
+/** @since 0.1.0 */
+export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
+  const sql = (yield* SqlClient).withoutTransforms()
+  const fast = Dialect.hasFastPath(sql)
+  const rowLocks = Dialect.hasRowLocks(sql)
+  const { holdTtlMillis } = options
+
+  /**
+   * Locks and decodes the counters of `keys`, or reports why the step must wait:
+   * counters are missing, or an open hold has expired (the same query tells).
+   */
+  const lockAll = (keys: ReadonlyArray<string>, refs: ReadonlyMap<string, Scope.ScopeRef>, now: number) =>
+    Effect.gen(function* () {
+      const rows = yield* CounterStatements.lock(sql, keys, now)
+      if (rows.some((row) => row["expired"] !== null && row["expired"] !== undefined)) {
+        return Either.left(EXPIRED)
+      }
+      const counters = yield* fromEither(Counters.decodeCounters(rows, refs))
+      const found = new Map(counters.map((c) => [c.key, c] as const))
+      const missing = keys.filter((key) => !found.has(key))
+      return missing.length > 0 ? Either.left<Retry>({ _tag: "Missing", keys: missing }) : Either.right(found)
+    })
+
+  const reclaim = (now: number) => retryConflicts(Holds.reclaim(sql, now, holdTtlMillis))
+
+  /** Runs a step's transaction, making missing counters or reclaiming expired holds between attempts. */
+  const withCounters = <A, E>(
+    refs: ReadonlyMap<string, Scope.ScopeRef>,
+    now: number,
+    step: Effect.Effect<Either.Either<A, Retry>, E | SqlError>
+  ): Effect.Effect<A, E | SqlError | CorruptRecord | StoreUnavailable> =>
+    Effect.gen(function* () {
+      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+        const result = yield* retryConflicts(sql.withTransaction(step))
+        if (Either.isRight(result)) return result.right
+        if (result.left._tag === "Expired") yield* reclaim(now)
+        else yield* CounterStatements.ensure(sql, result.left.keys, refs, now)
+      }
+      return yield* new StoreUnavailable({ operation: "ledger: the step could not settle its counters" })
+    })
+
+  const reclaimDue = (now: number) =>
+    Effect.flatMap(Holds.anyExpired(sql, now), (due) => (due ? reclaim(now) : Effect.succeed(0)))
+
+  const holdStep = (
+    request: HoldRequest,
+    refs: ReadonlyMap<string, Scope.ScopeRef>,
+    now: number
+  ): Effect.Effect<Either.Either<Either.Either<Hold, BudgetExceeded>, Retry>, SqlError | CorruptRecord> =>
+    Effect.gen(function* () {
+      const keys = [...refs.keys()]
+      const locked = yield* lockAll(keys, refs, now)
+      if (Either.isLeft(locked)) return Either.left(locked.left)
+      const counters = locked.right
+      const rolled = new Map<string, Counters.Rolled>()
+      for (const [key, counter] of counters) rolled.set(key, Counters.roll(counter, now))
+      const strict = request.mode === "strict"
+      const held = strict ? request.amount : Money.zero
+      let refusal: BudgetExceeded | undefined
+      for (const scope of request.scopes) {
+        const entry = rolled.get(Scope.key(scope))
+        if (entry === undefined || Option.isNone(entry.counter.maxBudget)) continue
+        const spend = Counters.current(entry.counter, entry.window)
+        const maxBudget = entry.counter.maxBudget.value
+        const refused = strict ? spend + entry.counter.held + request.amount > maxBudget : spend >= maxBudget
+        if (refused) {
+          refusal = new BudgetExceeded({
+            scope: scope.kind,
+            id: Scope.displayId(scope),
+            spend,
+            held: entry.counter.held,
+            maxBudget,
+            requested: request.amount,
+            resetAt: Counters.resetAt(entry.window)
+          })
+          break
+        }
+      }
+      const seen = new Map<string, Counters.View>()
+      for (const [key, entry] of rolled) {
+        if (entry.changed) yield* CounterStatements.write(sql, entry.counter)
+        seen.set(key, Counters.view(entry.counter, entry.window))
+      }
+      if (refusal === undefined && held !== Money.zero) yield* CounterStatements.addHeld(sql, keys, held)
+      if (refusal !== undefined) return Either.right(Either.left(refusal))
+      const expiresAt = now + holdTtlMillis
+      const opened = yield* sql`INSERT INTO tb_holds (hold_id, scope_keys, amount, expires_at, state)
+        VALUES (${request.holdId}, ${Holds.encodeKeys(keys)}, ${held}, ${expiresAt}, 'open')
+        ON CONFLICT (hold_id) DO UPDATE SET scope_keys = excluded.scope_keys, amount = excluded.amount,
+          expires_at = excluded.expires_at, state = 'open', closed_at = NULL
+        WHERE tb_holds.state <> 'open'
+        RETURNING hold_id`
+      if (opened.length === 0) return yield* Effect.dieMessage("A hold with this id is open already.")
+      const hold: Hold = {
+        holdId: request.holdId,
+        scopes: request.scopes,
+        amount: held,
+        expiresAt: DateTime.unsafeMake(expiresAt),
+        tightest: Counters.tightest(request.scopes, seen, held)
+      }
+      return Either.right(Either.right(hold))
+    })
+
+  const closeStep = (
+    hold: Hold,
+    now: number,
+    close:
+      | { readonly state: "settled"; readonly cost: Money.Money; readonly log: SpendLogDraft }
+      | { readonly state: "released" }
+  ): Effect.Effect<Either.Either<Either.Either<Settlement, HoldClosed>, Retry>, SqlError | CorruptRecord> =>
+    Effect.gen(function* () {
+      const before = yield* Holds.find(sql, hold.holdId, false)
+      const keys = Option.match(before, {
+        onNone: () => [...distinct(hold.scopes).keys()],
+        onSome: (row) => row.scope_keys
+      })
+      const locked = yield* lockAll(keys, distinct(hold.scopes), now)
+      if (Either.isLeft(locked)) return Either.left(locked.left)
+      // Under row locks the hold is read again once its counters are held; SQLite has one writer.
+      const row = rowLocks ? yield* Holds.find(sql, hold.holdId, true) : before
+      const forgotten =
+        Option.isSome(row) &&
+        row.value.state !== "open" &&
+        Option.exists(row.value.closed_at, (at) => at < now - Holds.CLOSED_HOLD_TTLS * holdTtlMillis)
+      if (
+        Option.isSome(row) &&
+        !forgotten &&
+        (row.value.state === "settled" || row.value.state === "released")
+      ) {
+        return Either.right(Either.left(new HoldClosed({ holdId: hold.holdId, state: row.value.state })))
+      }
+      const open = Option.isSome(row) && row.value.state === "open"
+      const unheld = open ? row.value.amount : Money.zero
+      const late = !open || row.value.expires_at <= now
+      const cost = close.state === "settled" ? close.cost : Money.zero
+      const seen = new Map<string, Counters.View>()
+      for (const [key, counter] of locked.right) {
+        const { counter: rolled, window, changed } = Counters.roll(counter, now)
+        if (changed) yield* CounterStatements.write(sql, rolled)
+        const next: Counters.Counter = {
+          ...rolled,
+          held: Money.minus(rolled.held, unheld),
+          total: Money.add(rolled.total, cost),
+          windowSpend: Money.add(rolled.windowSpend, cost)
+        }
+        seen.set(key, Counters.view(next, window))
+      }
+      yield* CounterStatements.charge(sql, keys, unheld, cost)
+      yield* Holds.close(sql, hold.holdId, keys, close.state, Option.isSome(row), now)
+      if (close.state === "settled") {
+        const { log } = close
+        yield* sql`INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label, user_id, team_id,
+          organization_id, end_user, model, prompt_tokens, completion_tokens, cost, started_at, ended_at, status)
+          VALUES (${log.requestId}, ${log.keyId}, ${log.keyHash}, ${log.keyLabel}, ${Option.getOrNull(log.userId)},
+          ${Option.getOrNull(log.teamId)}, ${Option.getOrNull(log.organizationId)},
+          ${Option.getOrNull(log.endUser)}, ${log.model}, ${log.promptTokens}, ${log.completionTokens},
+          ${cost}, ${log.startedAt.epochMillis}, ${now}, ${log.status})`
+      }
+      const settlement: Settlement = {
+        cost,
+        late,
+        tightest: Counters.tightest(hold.scopes, seen, Money.zero)
+      }
+      return Either.right(Either.right(settlement))
+    })
+
+  const settle = (hold: Hold, cost: Money.Money, log: SpendLogDraft) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      if (fast) {
+        const keys = [...distinct(hold.scopes).keys()]
+        const done = yield* retryConflicts(PgFastPath.settle(sql, hold, keys, cost, log, now))
+        if (Option.isSome(done)) return done.value
+      }
+      const result = yield* withCounters(
+        distinct(hold.scopes),
+        now,
+        closeStep(hold, now, { state: "settled", cost, log })
+      )
+      return yield* Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed })
+    })
+
+  const hold = (request: HoldRequest) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const refs = distinct(request.scopes)
+      if (fast) {
+        // Missing counters and expired holds are put right outside the step, which then
+        // runs again as one statement; anything else goes to the portable step.
+        for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+          const outcome = yield* retryConflicts(
+            PgFastPath.hold(sql, request, [...refs.keys()], now, now + holdTtlMillis)
+          )
+          if (outcome._tag === "Held") return outcome.hold
+          if (outcome._tag === "Refused") return yield* outcome.error
+          if (outcome.expired) yield* reclaim(now)
+          else if (outcome.missing.length > 0)
+            yield* CounterStatements.ensure(sql, outcome.missing, refs, now)
+          else break
+        }
+      }
+      const result = yield* withCounters(refs, now, holdStep(request, refs, now))
+      return yield* Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed })
+    })
+
+  const release = (hold: Hold) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const result = yield* withCounters(
+        distinct(hold.scopes),
+        now,
+        closeStep(hold, now, { state: "released" })
+      )
+      if (Either.isLeft(result)) return yield* result.left
+    })
+
+  const reclaimExpired = () =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => retryConflicts(Holds.reclaim(sql, now, holdTtlMillis)))
+
+  const spendOf = (scope: Scope.ScopeRef) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      yield* reclaimDue(now)
+      const rows = yield* sql<Record<string, unknown>>`SELECT scope_key, total, window_spend, held, anchor,
+        window_start, window_end, max_budget, budget_duration FROM tb_counters WHERE scope_key = ${Scope.key(scope)}`
+      const counters = yield* fromEither(Counters.decodeCounters(rows, distinct([scope])))
+      const counter = counters[0]
+      if (counter === undefined) return Spend.empty
+      const { counter: rolled, window } = Counters.roll(counter, now)
+      return new Spend.SpendSnapshot(
+        {
+          total: rolled.total,
+          current: Counters.current(rolled, window),
+          held: rolled.held,
+          resetAt: Counters.resetAt(window)
+        },
+        true
+      )
+    })
+
+  const timeout = options.timeout
+  const ledger: SpendLedgerShape = {
+    hold: Effect.fn("SpendLedger.hold")(function* (request: HoldRequest) {
+      return yield* guard("hold", timeout)(hold(request))
+    }),
+    settle: Effect.fn("SpendLedger.settle")(function* (hold: Hold, cost: Money.Money, log: SpendLogDraft) {
+      return yield* guard("settle", timeout)(settle(hold, cost, log))
+    }),
+    release: Effect.fn("SpendLedger.release")(function* (hold: Hold) {
+      return yield* guard("release", timeout)(release(hold))
+    }),
+    reclaimExpired: Effect.fn("SpendLedger.reclaimExpired")(function* () {
+      return yield* guard("reclaim", timeout)(reclaimExpired())
+    }),
+    spendOf: Effect.fn("SpendLedger.spendOf")(function* (scope: Scope.ScopeRef) {
+      return yield* guard("spend", timeout)(spendOf(scope))
+    })
+  }
+  return ledger
+})
