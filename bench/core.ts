@@ -26,7 +26,9 @@ const services = BudgetPolicy.layer().pipe(
       models: { bench: { inputCostPerToken: 0.000001, outputCostPerToken: 0.000002 } }
     })
   ),
-  Layer.provideMerge(MemoryStore.layer())
+  // A bounded spend log: the memory store keeps every row by default, and a million rows would
+  // measure the garbage collector rather than the budget check.
+  Layer.provideMerge(MemoryStore.layer({ spendLogCapacity: 10_000 }))
 )
 
 export const run = async (): Promise<string> => {
@@ -40,7 +42,10 @@ export const run = async (): Promise<string> => {
         teamId: Schema.decodeSync(Ids.TeamId)("bench-team"),
         teamAlias: "bench",
         organizationId: Option.none(),
-        limits: new Limits.Limits({ ...Limits.none, maxBudget: Option.some(Money.make(1_000_000n * Money.NANOS_PER_USD)) }),
+        limits: new Limits.Limits({
+          ...Limits.none,
+          maxBudget: Option.some(Money.make(1_000_000n * Money.NANOS_PER_USD))
+        }),
         models: [],
         blocked: false,
         metadata: {}
@@ -63,7 +68,9 @@ export const run = async (): Promise<string> => {
   const policy = await runtime.runPromise(BudgetPolicy.BudgetPolicy)
   const request = { apiKey: token, model: "bench", promptTokens: 20, maxOutputTokens: 100 }
   const usage = { promptTokens: 20, completionTokens: 60 }
-  const authorizeSettle = Effect.flatMap(policy.authorize(request), (admission) => policy.settle(admission, usage))
+  const authorizeSettle = Effect.flatMap(policy.authorize(request), (admission) =>
+    policy.settle(admission, usage)
+  )
   const empty = Effect.void
   const options = { batches: 200, batchSize: 500, warmup: 5_000 }
 

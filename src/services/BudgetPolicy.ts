@@ -139,9 +139,24 @@ const scopesOf = (principal: Principal, endUser: Option.Option<EndUserId>): Read
 
 const decodeEndUser = Schema.decodeUnknownOption(EndUserId)
 const decodeRequestId = Schema.decodeUnknownEither(RequestId)
-// Hold ids are always fresh, so a caller that reuses a request id cannot touch another request's hold.
-const randomHoldId = (): HoldId => HoldId.make(crypto.randomUUID(), { disableValidation: true })
-const randomRequestId = (): RequestId => RequestId.make(crypto.randomUUID(), { disableValidation: true })
+
+/**
+ * The request's id and its hold's. A hold id is always fresh, so a caller that reuses
+ * a request id cannot touch another request's hold; a generated request id is fresh
+ * already and serves as both.
+ */
+interface Ids {
+  readonly requestId: RequestId
+  readonly holdId: HoldId
+}
+
+const freshIds = (): Ids => {
+  const id = crypto.randomUUID()
+  return {
+    requestId: RequestId.make(id, { disableValidation: true }),
+    holdId: HoldId.make(id, { disableValidation: true })
+  }
+}
 
 const refusalCounter = (error: TeamBudgetError) =>
   Metrics.refusals.pipe(
@@ -149,11 +164,11 @@ const refusalCounter = (error: TeamBudgetError) =>
     Metric.tagged("scope", "scope" in error ? error.scope : "none")
   )
 
-const resolveRequestId = (raw: string | undefined): Effect.Effect<RequestId, InvalidRequest> => {
-  if (raw === undefined) return Effect.succeed(randomRequestId())
+const resolveIds = (raw: string | undefined): Effect.Effect<Ids, InvalidRequest> => {
+  if (raw === undefined) return Effect.succeed(freshIds())
   const decoded = decodeRequestId(raw)
   return decoded._tag === "Right"
-    ? Effect.succeed(decoded.right)
+    ? Effect.succeed({ requestId: decoded.right, holdId: freshIds().holdId })
     : Effect.fail(new InvalidRequest({ path: "request_id", detail: "must be 1 to 256 printable characters" }))
 }
 
@@ -234,10 +249,10 @@ export const make = (options: BudgetPolicyOptions = {}) =>
             "max_tokens"
           )
           const estimate = yield* pricing.cost(request.model, { promptTokens, completionTokens: maxOutput })
-          const requestId = yield* resolveRequestId(request.requestId)
+          const { requestId, holdId } = yield* resolveIds(request.requestId)
           const scopes = scopesOf(principal, endUser)
           const startedAt = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
-          const { hold, unheld } = yield* placeHold(randomHoldId(), scopes, estimate)
+          const { hold, unheld } = yield* placeHold(holdId, scopes, estimate)
           yield* Metric.increment(Metrics.admissions)
           if (!unheld) yield* Metric.increment(Metrics.holdsOpen)
           const admission: Admission = {
