@@ -13,7 +13,17 @@ import {
   TeamRepo,
   Token
 } from "../src/index.js"
-import { addMember, limits, makeKey, makeOrganization, makeTeam, makeUser, teamId, usd, userId } from "./support/fixtures.js"
+import {
+  addMember,
+  limits,
+  makeKey,
+  makeOrganization,
+  makeTeam,
+  makeUser,
+  teamId,
+  usd,
+  userId
+} from "./support/fixtures.js"
 import { makeServices } from "./support/runtime.js"
 
 // "big" costs $0.01 a token: 1000 prompt + 1000 output tokens = $20 per request.
@@ -70,33 +80,37 @@ describe("BudgetPolicy", () => {
       expect(passed).toBe(50)
       const spend = yield* teamSpend("eng")
       expect(spend.current).toBe(usd(1000))
-    }).pipe(Effect.provide(makeServices())))
+    }).pipe(Effect.provide(makeServices()))
+  )
 
-  it.effect("a member cap refuses while the team pool has money; the team pool refuses a member without a cap", () =>
-    Effect.gen(function* () {
-      yield* makeTeam("t", limits({ maxBudget: 100 }))
-      yield* makeUser("capped")
-      yield* makeUser("free")
-      yield* addMember("t", "capped", Option.some(limits({ maxBudget: 30 })))
-      yield* addMember("t", "free")
-      const capped = yield* makeKey({ team: "t", user: "capped" })
-      const uncapped = yield* makeKey({ team: "t", user: "free" })
+  it.effect(
+    "a member cap refuses while the team pool has money; the team pool refuses a member without a cap",
+    () =>
+      Effect.gen(function* () {
+        yield* makeTeam("t", limits({ maxBudget: 100 }))
+        yield* makeUser("capped")
+        yield* makeUser("free")
+        yield* addMember("t", "capped", Option.some(limits({ maxBudget: 30 })))
+        yield* addMember("t", "free")
+        const capped = yield* makeKey({ team: "t", user: "capped" })
+        const uncapped = yield* makeKey({ team: "t", user: "free" })
 
-      yield* callOnce(capped)
-      const memberRefusal = yield* Effect.flip(callOnce(capped))
-      expect(memberRefusal).toMatchObject({ _tag: "BudgetExceeded", scope: "membership", id: "t/capped" })
-      if (memberRefusal._tag === "BudgetExceeded") {
-        expect(memberRefusal.spend).toBe(usd(20))
-        expect(memberRefusal.maxBudget).toBe(usd(30))
-        expect(memberRefusal.requested).toBe(usd(20))
-      }
+        yield* callOnce(capped)
+        const memberRefusal = yield* Effect.flip(callOnce(capped))
+        expect(memberRefusal).toMatchObject({ _tag: "BudgetExceeded", scope: "membership", id: "t/capped" })
+        if (memberRefusal._tag === "BudgetExceeded") {
+          expect(memberRefusal.spend).toBe(usd(20))
+          expect(memberRefusal.maxBudget).toBe(usd(30))
+          expect(memberRefusal.requested).toBe(usd(20))
+        }
 
-      // The uncapped member spends the rest of the pool: 100 - 20 = 80 → 4 calls.
-      for (let i = 0; i < 4; i++) yield* callOnce(uncapped)
-      const teamRefusal = yield* Effect.flip(callOnce(uncapped))
-      expect(teamRefusal).toMatchObject({ _tag: "BudgetExceeded", scope: "team", id: "t" })
-      expect(teamRefusal.message).toContain("team t")
-    }).pipe(Effect.provide(makeServices())))
+        // The uncapped member spends the rest of the pool: 100 - 20 = 80 → 4 calls.
+        for (let i = 0; i < 4; i++) yield* callOnce(uncapped)
+        const teamRefusal = yield* Effect.flip(callOnce(uncapped))
+        expect(teamRefusal).toMatchObject({ _tag: "BudgetExceeded", scope: "team", id: "t" })
+        expect(teamRefusal.message).toContain("team t")
+      }).pipe(Effect.provide(makeServices()))
+  )
 
   it.effect("every refusal names its scope: key, user, organization, end user", () =>
     Effect.gen(function* () {
@@ -111,12 +125,16 @@ describe("BudgetPolicy", () => {
         scope: "key",
         id: "capped-key"
       })
-      expect(yield* Effect.flip(policy.authorize(bigRequest(userKey)))).toMatchObject({ scope: "user", id: "u" })
+      expect(yield* Effect.flip(policy.authorize(bigRequest(userKey)))).toMatchObject({
+        scope: "user",
+        id: "u"
+      })
       expect(yield* Effect.flip(policy.authorize(bigRequest(orgKey)))).toMatchObject({
         scope: "organization",
         id: "org"
       })
-    }).pipe(Effect.provide(makeServices())))
+    }).pipe(Effect.provide(makeServices()))
+  )
 
   it.effect("authentication: unknown, missing, expired and blocked keys; model allow-lists", () =>
     Effect.gen(function* () {
@@ -146,13 +164,16 @@ describe("BudgetPolicy", () => {
       const unknownModel = yield* Effect.flip(policy.authorize({ ...bigRequest(limited), model: "mystery" }))
       expect(unknownModel._tag).toBe("ModelNotAllowed")
       const anyModel = yield* makeKey()
-      expect(yield* Effect.flip(policy.authorize({ ...bigRequest(anyModel), model: "mystery" }))).toMatchObject({
+      expect(
+        yield* Effect.flip(policy.authorize({ ...bigRequest(anyModel), model: "mystery" }))
+      ).toMatchObject({
         _tag: "PriceUnknown"
       })
       // A refused request holds nothing anywhere.
       const key = yield* Effect.flatMap(KeyRepo, (keys) => keys.find(Token.hashToken(anyModel)))
       expect(Option.map(key, (k) => k.spend.held)).toEqual(Option.some(Money.zero))
-    }).pipe(Effect.provide(makeServices())))
+    }).pipe(Effect.provide(makeServices()))
+  )
 
   it.effect("a blocked key stops working as soon as the admin write is announced", () =>
     Effect.gen(function* () {
@@ -166,7 +187,8 @@ describe("BudgetPolicy", () => {
       yield* Effect.flatMap(Invalidation.Invalidation, (i) => i.publish)
       yield* Effect.yieldNow()
       expect(yield* Effect.flip(auth.authenticate(token))).toMatchObject({ _tag: "Blocked", scope: "key" })
-    }).pipe(Effect.provide(makeServices())))
+    }).pipe(Effect.provide(makeServices()))
+  )
 
   it.effect("500 concurrent requests against one team budget: exactly what fits is admitted", () =>
     Effect.gen(function* () {
@@ -190,42 +212,53 @@ describe("BudgetPolicy", () => {
       const spend = yield* teamSpend("hot")
       expect(spend.current).toBe(usd(1000))
       expect(spend.held).toBe(Money.zero)
-      const logs = yield* Effect.flatMap(SpendLogRepo, (repo) => repo.query({ teamId: teamId("hot"), limit: 10_000 }))
+      const logs = yield* Effect.flatMap(SpendLogRepo, (repo) =>
+        repo.query({ teamId: teamId("hot"), limit: 10_000 })
+      )
       expect(logs.length).toBe(50)
       expect(logs.reduce((sum, log) => sum + log.cost, 0n)).toBe(usd(1000))
-    }).pipe(Effect.provide(makeServices())))
+    }).pipe(Effect.provide(makeServices()))
+  )
 
-  it.effect("500 concurrent requests, some released, some costing less than held: no overspend, no residue", () =>
-    Effect.gen(function* () {
-      yield* makeTeam("mixed", limits({ maxBudget: 1000 }))
-      const keys = yield* Effect.all(Array.from({ length: 10 }, () => makeKey({ team: "mixed" })))
-      const policy = yield* BudgetPolicy.BudgetPolicy
-      const fiber = yield* Effect.all(
-        Array.from({ length: 500 }, (_, i) =>
-          Effect.gen(function* () {
-            const admission = yield* policy.authorize(bigRequest(keys[i % keys.length] ?? ""))
-            yield* Effect.sleep(Duration.millis(i % 7))
-            // One in five calls fails upstream and releases its hold; the rest use a random part of the cap.
-            if (i % 5 === 0) {
-              yield* policy.release(admission)
-              return Money.zero
-            }
-            const settlement = yield* policy.settle(admission, { promptTokens: 1000, completionTokens: i % 1000 })
-            return settlement.cost
-          }).pipe(Effect.orElseSucceed(() => Money.zero))
-        ),
-        { concurrency: "unbounded" }
-      ).pipe(Effect.fork)
-      yield* TestClock.adjust("10 millis")
-      const costs = yield* Fiber.join(fiber)
-      const charged = costs.reduce((sum, cost) => sum + cost, 0n)
-      const spend = yield* teamSpend("mixed")
-      expect(spend.current).toBe(charged)
-      expect(spend.current <= usd(1000)).toBe(true)
-      expect(spend.held).toBe(Money.zero)
-      const logs = yield* Effect.flatMap(SpendLogRepo, (repo) => repo.query({ teamId: teamId("mixed"), limit: 10_000 }))
-      expect(logs.reduce((sum, log) => sum + log.cost, 0n)).toBe(charged)
-    }).pipe(Effect.provide(makeServices())))
+  it.effect(
+    "500 concurrent requests, some released, some costing less than held: no overspend, no residue",
+    () =>
+      Effect.gen(function* () {
+        yield* makeTeam("mixed", limits({ maxBudget: 1000 }))
+        const keys = yield* Effect.all(Array.from({ length: 10 }, () => makeKey({ team: "mixed" })))
+        const policy = yield* BudgetPolicy.BudgetPolicy
+        const fiber = yield* Effect.all(
+          Array.from({ length: 500 }, (_, i) =>
+            Effect.gen(function* () {
+              const admission = yield* policy.authorize(bigRequest(keys[i % keys.length] ?? ""))
+              yield* Effect.sleep(Duration.millis(i % 7))
+              // One in five calls fails upstream and releases its hold; the rest use a random part of the cap.
+              if (i % 5 === 0) {
+                yield* policy.release(admission)
+                return Money.zero
+              }
+              const settlement = yield* policy.settle(admission, {
+                promptTokens: 1000,
+                completionTokens: i % 1000
+              })
+              return settlement.cost
+            }).pipe(Effect.orElseSucceed(() => Money.zero))
+          ),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("10 millis")
+        const costs = yield* Fiber.join(fiber)
+        const charged = costs.reduce((sum, cost) => sum + cost, 0n)
+        const spend = yield* teamSpend("mixed")
+        expect(spend.current).toBe(charged)
+        expect(spend.current <= usd(1000)).toBe(true)
+        expect(spend.held).toBe(Money.zero)
+        const logs = yield* Effect.flatMap(SpendLogRepo, (repo) =>
+          repo.query({ teamId: teamId("mixed"), limit: 10_000 })
+        )
+        expect(logs.reduce((sum, log) => sum + log.cost, 0n)).toBe(charged)
+      }).pipe(Effect.provide(makeServices()))
+  )
 
   it.effect("the hold of a crashed caller expires after the TTL and the money returns", () =>
     Effect.gen(function* () {
@@ -240,7 +273,8 @@ describe("BudgetPolicy", () => {
       expect((yield* teamSpend("crash")).held).toBe(Money.zero)
       yield* callOnce(key)
       expect((yield* teamSpend("crash")).current).toBe(usd(20))
-    }).pipe(Effect.provide(makeServices({ holdTtl: "1 minute" }))))
+    }).pipe(Effect.provide(makeServices({ holdTtl: "1 minute" })))
+  )
 
   it.effect("optimistic mode admits while spend is under the cap and charges after", () =>
     Effect.gen(function* () {
@@ -250,7 +284,8 @@ describe("BudgetPolicy", () => {
       yield* callOnce(key) // spend 20 < 30: admitted, then charged to 40
       expect((yield* teamSpend("opt")).current).toBe(usd(40))
       expect((yield* Effect.flip(callOnce(key)))._tag).toBe("BudgetExceeded")
-    }).pipe(Effect.provide(makeServices({ policy: { mode: "optimistic" } }))))
+    }).pipe(Effect.provide(makeServices({ policy: { mode: "optimistic" } })))
+  )
 
   it.effect("settling twice never charges twice", () =>
     Effect.gen(function* () {
@@ -262,7 +297,8 @@ describe("BudgetPolicy", () => {
       const again = yield* Effect.exit(policy.settle(admission, bigUsage))
       expect(Exit.isFailure(again)).toBe(true)
       expect((yield* teamSpend("twice")).current).toBe(usd(20))
-    }).pipe(Effect.provide(makeServices())))
+    }).pipe(Effect.provide(makeServices()))
+  )
 
   it.effect("the estimate uses the model's output cap when the request sets none", () =>
     Effect.gen(function* () {
@@ -272,5 +308,6 @@ describe("BudgetPolicy", () => {
       const admission = yield* policy.authorize({ apiKey: key, model: "small", promptTokens: 1000 })
       expect(admission.estimate).toBe(usd(0.003))
       expect(admission.hold.amount).toBe(usd(0.003))
-    }).pipe(Effect.provide(makeServices())))
+    }).pipe(Effect.provide(makeServices()))
+  )
 })

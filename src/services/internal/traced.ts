@@ -25,5 +25,6 @@ export const traced = <Args extends Array<unknown>, A, E, R>(
   body: (...args: Args) => Effect.Effect<A, E, R>
 ): ((...args: Args) => Effect.Effect<A, E, R>) => {
   const withSpan = Effect.fn(name)(body)
-  return (...args) => Effect.tracerWith((tracer) => (tracer === builtInTracer ? body(...args) : withSpan(...args)))
+  return (...args) =>
+    Effect.tracerWith((tracer) => (tracer === builtInTracer ? body(...args) : withSpan(...args)))
 }
