@@ -102,10 +102,10 @@ export interface BudgetPolicyOptions {
  * The model must be allowed by every list that is not empty: the key's, the team's
  * and the organization's (and the user's, for a key without a team).
  */
-const checkModel = (principal: Principal, model: string): Effect.Effect<void, ModelNotAllowed> => {
+const refuseModel = (principal: Principal, model: string): ModelNotAllowed | undefined => {
   const { key, team, organization, user } = principal
   const refuse = (scope: "key" | "team" | "organization" | "user", id: string) =>
-    Effect.fail(new ModelNotAllowed({ model, scope, id }))
+    new ModelNotAllowed({ model, scope, id })
   if (key.models.length > 0 && !key.models.includes(model)) return refuse("key", VirtualKey.label(key))
   if (Option.isSome(team)) {
     const { models, teamId } = team.value
@@ -118,7 +118,7 @@ const checkModel = (principal: Principal, model: string): Effect.Effect<void, Mo
     const { models, organizationId } = organization.value
     if (models.length > 0 && !models.includes(model)) return refuse("organization", organizationId)
   }
-  return Effect.void
+  return undefined
 }
 
 /** Every scope of the request that exists, in report order (SPEC 3). */
@@ -164,18 +164,20 @@ const refusalCounter = (error: TeamBudgetError) =>
     Metric.tagged("scope", "scope" in error ? error.scope : "none")
   )
 
-const resolveIds = (raw: string | undefined): Effect.Effect<Ids, InvalidRequest> => {
-  if (raw === undefined) return Effect.succeed(freshIds())
+const resolveIds = (raw: string | undefined): Ids | InvalidRequest => {
+  if (raw === undefined) return freshIds()
   const decoded = decodeRequestId(raw)
   return decoded._tag === "Right"
-    ? Effect.succeed({ requestId: decoded.right, holdId: freshIds().holdId })
-    : Effect.fail(new InvalidRequest({ path: "request_id", detail: "must be 1 to 256 printable characters" }))
+    ? { requestId: decoded.right, holdId: freshIds().holdId }
+    : new InvalidRequest({ path: "request_id", detail: "must be 1 to 256 printable characters" })
 }
 
-const validTokens = (value: number, path: string): Effect.Effect<number, InvalidRequest> =>
+// The checks below return their refusal instead of an Effect: they run on every request, and
+// a plain value costs nothing to pass on.
+const invalidTokens = (value: number, path: string): InvalidRequest | undefined =>
   Number.isSafeInteger(value) && value >= 0
-    ? Effect.succeed(value)
-    : Effect.fail(new InvalidRequest({ path, detail: "must be a non-negative integer" }))
+    ? undefined
+    : new InvalidRequest({ path, detail: "must be a non-negative integer" })
 
 /**
  * Builds the policy from its services.
@@ -239,17 +241,22 @@ export const make = (options: BudgetPolicyOptions = {}) =>
       "BudgetPolicy.authorize",
       Effect.fnUntraced(
         function* (request: AuthorizeRequest) {
-          const promptTokens = yield* validTokens(request.promptTokens, "prompt_tokens")
+          const { promptTokens } = request
+          const badPrompt = invalidTokens(promptTokens, "prompt_tokens")
+          if (badPrompt !== undefined) return yield* badPrompt
           const principal = yield* auth.authenticate(request.apiKey)
-          yield* checkModel(principal, request.model)
+          const modelRefusal = refuseModel(principal, request.model)
+          if (modelRefusal !== undefined) return yield* modelRefusal
           const endUser = yield* resolveEndUser(request.endUser)
           const price = yield* pricing.price(request.model)
-          const maxOutput = yield* validTokens(
-            request.maxOutputTokens ?? Option.getOrElse(price.maxOutputTokens, () => defaultMaxOutput),
-            "max_tokens"
-          )
+          const maxOutput =
+            request.maxOutputTokens ?? Option.getOrElse(price.maxOutputTokens, () => defaultMaxOutput)
+          const badOutput = invalidTokens(maxOutput, "max_tokens")
+          if (badOutput !== undefined) return yield* badOutput
           const estimate = yield* pricing.cost(request.model, { promptTokens, completionTokens: maxOutput })
-          const { requestId, holdId } = yield* resolveIds(request.requestId)
+          const ids = resolveIds(request.requestId)
+          if (ids instanceof InvalidRequest) return yield* ids
+          const { requestId, holdId } = ids
           const scopes = scopesOf(principal, endUser)
           const startedAt = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
           const { hold, unheld } = yield* placeHold(holdId, scopes, estimate)
