@@ -4,69 +4,14 @@
  * `/bare`, guarded under `/guarded`. Prints `READY <port> <key>` when listening.
  */
 import { serve } from "@hono/node-server"
-import { Effect, Layer, ManagedRuntime, Option, Schema } from "effect"
+import { ManagedRuntime } from "effect"
 import { Hono } from "hono"
 import { llmGuard } from "../src/adapters/hono.js"
 import * as LlmGuard from "../src/http/LlmGuard.js"
-import {
-  BudgetPolicy,
-  Ids,
-  Invalidation,
-  KeyAuth,
-  KeyRepo,
-  Limits,
-  MemoryStore,
-  Money,
-  Pricing,
-  TeamRepo,
-  Token,
-  TokenEstimator
-} from "../src/index.js"
-
-const services = Layer.mergeAll(BudgetPolicy.layer(), TokenEstimator.layer).pipe(
-  Layer.provideMerge(KeyAuth.layer().pipe(Layer.provideMerge(Invalidation.layerLocal))),
-  Layer.provideMerge(
-    Pricing.layer({
-      catalogue: false,
-      models: { bench: { inputCostPerToken: 0.000001, outputCostPerToken: 0.000002 } }
-    })
-  ),
-  Layer.provideMerge(MemoryStore.layer())
-)
+import { seed, services } from "./fixture.js"
 
 const runtime = ManagedRuntime.make(services)
-const token = Token.generateToken()
-await runtime.runPromise(
-  Effect.gen(function* () {
-    const teams = yield* TeamRepo
-    const keys = yield* KeyRepo
-    const team = yield* teams.insert({
-      teamId: Schema.decodeSync(Ids.TeamId)("bench-team"),
-      teamAlias: "bench",
-      organizationId: Option.none(),
-      limits: new Limits.Limits({
-        ...Limits.none,
-        maxBudget: Option.some(Money.make(1_000_000n * Money.NANOS_PER_USD))
-      }),
-      models: [],
-      blocked: false,
-      metadata: {}
-    })
-    yield* keys.insert({
-      keyId: Schema.decodeSync(Ids.KeyId)("bench-key"),
-      hash: Token.hashToken(token),
-      keyAlias: Option.none(),
-      displayPrefix: Token.displayPrefix(token),
-      userId: Option.none(),
-      teamId: Option.some(team.teamId),
-      limits: Limits.none,
-      models: [],
-      expires: Option.none(),
-      blocked: false,
-      metadata: {}
-    })
-  })
-)
+const token = await seed(runtime)
 
 const completion = (model: unknown) =>
   JSON.stringify({
