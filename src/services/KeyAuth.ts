@@ -144,13 +144,14 @@ export const make = (options: KeyAuthOptions = {}) =>
 
     const authenticate = traced(
       "KeyAuth.authenticate",
-      Effect.fnUntraced(function* (token: string | Redacted.Redacted<string>) {
+      // Plain combinators rather than a generator: this runs on every request.
+      (token: string | Redacted.Redacted<string>): Effect.Effect<Principal, AuthError> => {
         const raw = Redacted.isRedacted(token) ? Redacted.value(token) : token
-        if (raw.length === 0) return yield* new AuthenticationFailed({ reason: "missing" })
-        const hash = hashToken(raw)
-        const principal = yield* cache.get(hash)
-        return yield* checkUsable(principal, yield* Clock.currentTimeMillis)
-      })
+        if (raw.length === 0) return Effect.fail(new AuthenticationFailed({ reason: "missing" }))
+        return Effect.flatMap(cache.get(hashToken(raw)), (principal) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => checkUsable(principal, now))
+        )
+      }
     )
 
     return KeyAuth.of({ authenticate, invalidateAll: cache.clear })

@@ -174,21 +174,18 @@ const releaseStep = (state: MemoryState, hold: Hold, now: number): HoldClosed | 
 export const make = (state: MemoryState): SpendLedgerShape => ({
   hold: traced(
     "SpendLedger.hold",
-    Effect.fnUntraced(function* (request: HoldRequest) {
-      const now = yield* Clock.currentTimeMillis
-      const result = holdStep(state, request, now)
-      if (result === DUPLICATE) return yield* Effect.dieMessage("A hold with this id is open already.")
-      if (result instanceof BudgetExceeded) return yield* result
-      return result
-    })
+    // Plain combinators rather than a generator: this runs on every request.
+    (request: HoldRequest) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const result = holdStep(state, request, now)
+        if (result === DUPLICATE) return Effect.dieMessage("A hold with this id is open already.")
+        return result instanceof BudgetExceeded ? Effect.fail(result) : Effect.succeed(result)
+      })
   ),
-  settle: traced(
-    "SpendLedger.settle",
-    Effect.fnUntraced(function* (hold: Hold, cost: Money.Money, log: SpendLogDraft) {
-      const now = yield* Clock.currentTimeMillis
+  settle: traced("SpendLedger.settle", (hold: Hold, cost: Money.Money, log: SpendLogDraft) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const result = settleStep(state, hold, cost, log, now)
-      if (result instanceof HoldClosed) return yield* result
-      return result
+      return result instanceof HoldClosed ? Effect.fail(result) : Effect.succeed(result)
     })
   ),
   release: traced(
