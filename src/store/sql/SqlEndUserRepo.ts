@@ -8,15 +8,14 @@ import { Clock, Effect, Option, Schema } from "effect"
 import { EndUser } from "../../domain/EndUser.js"
 import { NotFound } from "../../domain/Errors.js"
 import { EndUserId } from "../../domain/Ids.js"
-import * as Limits from "../../domain/Limits.js"
 import * as Scope from "../../domain/Scope.js"
 import type { EndUserDraft, EndUserPatch, EndUserRepoShape } from "../EndUserRepo.js"
 import { FlagColumn, flag, limitFields, limitValues, TimeColumn, toLimits } from "./Columns.js"
-import * as CounterStatements from "./CounterStatements.js"
+import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import { alreadyExists, decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
+import { decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
 
 const EndUserRow = Schema.Struct({
   end_user_id: EndUserId,
@@ -77,24 +76,10 @@ export const make = (context: RepoContext): EndUserRepoShape => {
           blocked: flag(draft.blocked),
           created_at: now
         })}`
-        yield* CounterStatements.syncScope(
-          sql,
-          endUserKey(draft.endUserId),
-          draft.limits,
-          now,
-          Option.isSome(draft.limits.budgetDuration)
-        )
+        yield* syncNewScope(sql, endUserKey(draft.endUserId), draft.limits, now)
         return yield* reread(draft.endUserId, now)
       })
-      return yield* guard(
-        "end_user.insert",
-        timeout
-      )(
-        Effect.zipRight(
-          reclaimDue(context, now),
-          alreadyExists("end_user", draft.endUserId)(sql.withTransaction(write))
-        )
-      )
+      return yield* insertTransaction(context, "end_user.insert", now, "end_user", draft.endUserId)(write)
     }),
 
     update: Effect.fn("EndUserRepo.update")(function* (id: EndUserId, patch: EndUserPatch) {
@@ -107,21 +92,15 @@ export const make = (context: RepoContext): EndUserRepoShape => {
         if (Option.isNone(found)) return yield* new NotFound({ entity: "end_user", id })
         const row = found.value
         const before = toLimits(row)
-        const limits = patch.limits === undefined ? before : Limits.patch(before, patch.limits)
+        const limits = patched(before, patch.limits)
         yield* sql`UPDATE tb_end_users SET ${sql.update({
           ...limitValues(limits),
           blocked: flag(patch.blocked ?? row.blocked)
         })} WHERE end_user_id = ${id}`
-        if (patch.limits !== undefined) {
-          const restart = Limits.changesDuration(before, patch.limits)
-          yield* CounterStatements.syncScope(sql, endUserKey(id), limits, now, restart)
-        }
+        yield* syncPatchedScope(sql, endUserKey(id), before, patch.limits, now)
         return yield* reread(id, now)
       })
-      return yield* guard(
-        "end_user.update",
-        timeout
-      )(Effect.zipRight(reclaimDue(context, now), sql.withTransaction(write)))
+      return yield* transaction(context, "end_user.update", now)(write)
     })
   }
 }

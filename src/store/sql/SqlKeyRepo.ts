@@ -8,7 +8,6 @@ import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect, Either, Option, Schema } from "effect"
 import { CorruptRecord, NotFound } from "../../domain/Errors.js"
 import { KeyHash, KeyId, TeamId, UserId } from "../../domain/Ids.js"
-import * as Limits from "../../domain/Limits.js"
 import * as Scope from "../../domain/Scope.js"
 import { VirtualKey } from "../../domain/VirtualKey.js"
 import type { KeyDraft, KeyPatch, KeyRepoShape } from "../KeyRepo.js"
@@ -25,17 +24,11 @@ import {
   toLimits
 } from "./Columns.js"
 import * as CounterStatements from "./CounterStatements.js"
+import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import {
-  alreadyExists,
-  decodeEach,
-  decodeFirst,
-  type RepoContext,
-  reclaimDue,
-  type Row
-} from "./SqlSupport.js"
+import { decodeEach, decodeFirst, type RepoContext, reclaimDue, type Row } from "./SqlSupport.js"
 
 /** A key is named by its hash only here; errors must never show it. */
 const UNKNOWN_KEY = "with this token"
@@ -174,24 +167,10 @@ export const make = (context: RepoContext): KeyRepoShape => {
           metadata: json(draft.metadata),
           created_at: now
         })}`
-        yield* CounterStatements.syncScope(
-          sql,
-          keyScopeKey(draft.hash),
-          draft.limits,
-          now,
-          Option.isSome(draft.limits.budgetDuration)
-        )
+        yield* syncNewScope(sql, keyScopeKey(draft.hash), draft.limits, now)
         return yield* reread(draft.hash, now)
       })
-      return yield* guard(
-        "key.insert",
-        timeout
-      )(
-        Effect.zipRight(
-          reclaimDue(context, now),
-          alreadyExists("key", draft.keyId)(sql.withTransaction(write))
-        )
-      )
+      return yield* insertTransaction(context, "key.insert", now, "key", draft.keyId)(write)
     }),
 
     update: Effect.fn("KeyRepo.update")(function* (hash: KeyHash, patch: KeyPatch) {
@@ -202,7 +181,7 @@ export const make = (context: RepoContext): KeyRepoShape => {
         if (Option.isNone(found)) return yield* new NotFound({ entity: "key", id: UNKNOWN_KEY })
         const row = found.value
         const before = toLimits(row)
-        const limits = patch.limits === undefined ? before : Limits.patch(before, patch.limits)
+        const limits = patched(before, patch.limits)
         const expires = patch.expires ?? row.expires
         yield* sql`UPDATE tb_keys SET ${sql.update({
           key_alias: Option.getOrNull(patch.keyAlias ?? row.key_alias),
@@ -214,16 +193,10 @@ export const make = (context: RepoContext): KeyRepoShape => {
           blocked: flag(patch.blocked ?? row.blocked),
           metadata: json(patch.metadata ?? row.metadata)
         })} WHERE hash = ${hash}`
-        if (patch.limits !== undefined) {
-          const restart = Limits.changesDuration(before, patch.limits)
-          yield* CounterStatements.syncScope(sql, keyScopeKey(hash), limits, now, restart)
-        }
+        yield* syncPatchedScope(sql, keyScopeKey(hash), before, patch.limits, now)
         return yield* reread(hash, now)
       })
-      return yield* guard(
-        "key.update",
-        timeout
-      )(Effect.zipRight(reclaimDue(context, now), sql.withTransaction(write)))
+      return yield* transaction(context, "key.update", now)(write)
     }),
 
     delete: Effect.fn("KeyRepo.delete")(function* (hashes: ReadonlyArray<KeyHash>) {

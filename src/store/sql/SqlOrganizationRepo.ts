@@ -6,7 +6,6 @@
 import { Clock, Effect, Option, Schema } from "effect"
 import { NotFound } from "../../domain/Errors.js"
 import { OrganizationId } from "../../domain/Ids.js"
-import * as Limits from "../../domain/Limits.js"
 import { Organization } from "../../domain/Organization.js"
 import * as Scope from "../../domain/Scope.js"
 import type { OrganizationDraft, OrganizationPatch, OrganizationRepoShape } from "../OrganizationRepo.js"
@@ -20,11 +19,11 @@ import {
   TimeColumn,
   toLimits
 } from "./Columns.js"
-import * as CounterStatements from "./CounterStatements.js"
+import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import { alreadyExists, decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
+import { decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
 
 const OrganizationRow = Schema.Struct({
   organization_id: OrganizationId,
@@ -94,24 +93,16 @@ export const make = (context: RepoContext): OrganizationRepoShape => {
           blocked: flag(draft.blocked),
           created_at: now
         })}`
-        yield* CounterStatements.syncScope(
-          sql,
-          organizationKey(draft.organizationId),
-          draft.limits,
-          now,
-          Option.isSome(draft.limits.budgetDuration)
-        )
+        yield* syncNewScope(sql, organizationKey(draft.organizationId), draft.limits, now)
         return yield* reread(draft.organizationId, now)
       })
-      return yield* guard(
+      return yield* insertTransaction(
+        context,
         "organization.insert",
-        timeout
-      )(
-        Effect.zipRight(
-          reclaimDue(context, now),
-          alreadyExists("organization", draft.organizationId)(sql.withTransaction(write))
-        )
-      )
+        now,
+        "organization",
+        draft.organizationId
+      )(write)
     }),
 
     update: Effect.fn("OrganizationRepo.update")(function* (id: OrganizationId, patch: OrganizationPatch) {
@@ -124,23 +115,17 @@ export const make = (context: RepoContext): OrganizationRepoShape => {
         if (Option.isNone(found)) return yield* new NotFound({ entity: "organization", id })
         const row = found.value
         const before = toLimits(row)
-        const limits = patch.limits === undefined ? before : Limits.patch(before, patch.limits)
+        const limits = patched(before, patch.limits)
         yield* sql`UPDATE tb_organizations SET ${sql.update({
           organization_alias: patch.organizationAlias ?? row.organization_alias,
           ...limitValues(limits),
           models: json(patch.models ?? row.models),
           blocked: flag(patch.blocked ?? row.blocked)
         })} WHERE organization_id = ${id}`
-        if (patch.limits !== undefined) {
-          const restart = Limits.changesDuration(before, patch.limits)
-          yield* CounterStatements.syncScope(sql, organizationKey(id), limits, now, restart)
-        }
+        yield* syncPatchedScope(sql, organizationKey(id), before, patch.limits, now)
         return yield* reread(id, now)
       })
-      return yield* guard(
-        "organization.update",
-        timeout
-      )(Effect.zipRight(reclaimDue(context, now), sql.withTransaction(write)))
+      return yield* transaction(context, "organization.update", now)(write)
     })
   }
 }

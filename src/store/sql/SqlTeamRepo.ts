@@ -6,7 +6,6 @@
 import { Clock, Effect, Option, Schema } from "effect"
 import { NotFound } from "../../domain/Errors.js"
 import { OrganizationId, TeamId } from "../../domain/Ids.js"
-import * as Limits from "../../domain/Limits.js"
 import * as Scope from "../../domain/Scope.js"
 import { Team } from "../../domain/Team.js"
 import { GLOBAL_BUDGET_ID } from "../BudgetRepo.js"
@@ -24,10 +23,11 @@ import {
   toLimits
 } from "./Columns.js"
 import * as CounterStatements from "./CounterStatements.js"
+import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import { alreadyExists, decodeEach, decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
+import { decodeEach, decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
 
 const TeamRow = Schema.Struct({
   team_id: TeamId,
@@ -118,24 +118,10 @@ export const make = (context: RepoContext): TeamRepoShape => {
           metadata: json(draft.metadata),
           created_at: now
         })}`
-        yield* CounterStatements.syncScope(
-          sql,
-          teamKey(draft.teamId),
-          draft.limits,
-          now,
-          Option.isSome(draft.limits.budgetDuration)
-        )
+        yield* syncNewScope(sql, teamKey(draft.teamId), draft.limits, now)
         return yield* reread(draft.teamId, now)
       })
-      return yield* guard(
-        "team.insert",
-        timeout
-      )(
-        Effect.zipRight(
-          reclaimDue(context, now),
-          alreadyExists("team", draft.teamId)(sql.withTransaction(write))
-        )
-      )
+      return yield* insertTransaction(context, "team.insert", now, "team", draft.teamId)(write)
     }),
 
     update: Effect.fn("TeamRepo.update")(function* (teamId: TeamId, patch: TeamPatch) {
@@ -148,7 +134,7 @@ export const make = (context: RepoContext): TeamRepoShape => {
         if (Option.isNone(found)) return yield* new NotFound({ entity: "team", id: teamId })
         const row = found.value
         const before = toLimits(row)
-        const limits = patch.limits === undefined ? before : Limits.patch(before, patch.limits)
+        const limits = patched(before, patch.limits)
         yield* sql`UPDATE tb_teams SET ${sql.update({
           team_alias: patch.teamAlias ?? row.team_alias,
           organization_id: Option.getOrNull(patch.organizationId ?? row.organization_id),
@@ -157,16 +143,10 @@ export const make = (context: RepoContext): TeamRepoShape => {
           blocked: flag(patch.blocked ?? row.blocked),
           metadata: json(patch.metadata ?? row.metadata)
         })} WHERE team_id = ${teamId}`
-        if (patch.limits !== undefined) {
-          const restart = Limits.changesDuration(before, patch.limits)
-          yield* CounterStatements.syncScope(sql, teamKey(teamId), limits, now, restart)
-        }
+        yield* syncPatchedScope(sql, teamKey(teamId), before, patch.limits, now)
         return yield* reread(teamId, now)
       })
-      return yield* guard(
-        "team.update",
-        timeout
-      )(Effect.zipRight(reclaimDue(context, now), sql.withTransaction(write)))
+      return yield* transaction(context, "team.update", now)(write)
     }),
 
     delete: Effect.fn("TeamRepo.delete")(function* (teamIds: ReadonlyArray<TeamId>) {

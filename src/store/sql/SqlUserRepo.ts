@@ -6,7 +6,6 @@
 import { Clock, Effect, Option, Schema } from "effect"
 import { NotFound } from "../../domain/Errors.js"
 import { UserId } from "../../domain/Ids.js"
-import * as Limits from "../../domain/Limits.js"
 import * as Scope from "../../domain/Scope.js"
 import { User, UserRole } from "../../domain/User.js"
 import type { UserDraft, UserPatch, UserRepoShape } from "../UserRepo.js"
@@ -22,11 +21,11 @@ import {
   TimeColumn,
   toLimits
 } from "./Columns.js"
-import * as CounterStatements from "./CounterStatements.js"
+import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import { alreadyExists, decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
+import { decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
 
 const UserRow = Schema.Struct({
   user_id: UserId,
@@ -99,24 +98,10 @@ export const make = (context: RepoContext): UserRepoShape => {
           metadata: json(draft.metadata),
           created_at: now
         })}`
-        yield* CounterStatements.syncScope(
-          sql,
-          userKey(draft.userId),
-          draft.limits,
-          now,
-          Option.isSome(draft.limits.budgetDuration)
-        )
+        yield* syncNewScope(sql, userKey(draft.userId), draft.limits, now)
         return yield* reread(draft.userId, now)
       })
-      return yield* guard(
-        "user.insert",
-        timeout
-      )(
-        Effect.zipRight(
-          reclaimDue(context, now),
-          alreadyExists("user", draft.userId)(sql.withTransaction(write))
-        )
-      )
+      return yield* insertTransaction(context, "user.insert", now, "user", draft.userId)(write)
     }),
 
     update: Effect.fn("UserRepo.update")(function* (userId: UserId, patch: UserPatch) {
@@ -129,7 +114,7 @@ export const make = (context: RepoContext): UserRepoShape => {
         if (Option.isNone(found)) return yield* new NotFound({ entity: "user", id: userId })
         const row = found.value
         const before = toLimits(row)
-        const limits = patch.limits === undefined ? before : Limits.patch(before, patch.limits)
+        const limits = patched(before, patch.limits)
         yield* sql`UPDATE tb_users SET ${sql.update({
           user_email: Option.getOrNull(patch.userEmail ?? row.user_email),
           user_role: patch.userRole ?? row.user_role,
@@ -138,16 +123,10 @@ export const make = (context: RepoContext): UserRepoShape => {
           blocked: flag(patch.blocked ?? row.blocked),
           metadata: json(patch.metadata ?? row.metadata)
         })} WHERE user_id = ${userId}`
-        if (patch.limits !== undefined) {
-          const restart = Limits.changesDuration(before, patch.limits)
-          yield* CounterStatements.syncScope(sql, userKey(userId), limits, now, restart)
-        }
+        yield* syncPatchedScope(sql, userKey(userId), before, patch.limits, now)
         return yield* reread(userId, now)
       })
-      return yield* guard(
-        "user.update",
-        timeout
-      )(Effect.zipRight(reclaimDue(context, now), sql.withTransaction(write)))
+      return yield* transaction(context, "user.update", now)(write)
     })
   }
 }
