@@ -31,9 +31,10 @@ export const services = Layer.mergeAll(BudgetPolicy.layer(), TokenEstimator.laye
   Layer.provideMerge(MemoryStore.layer({ spendLogCapacity: 10_000 }))
 )
 
-/** Creates the team and its key; returns the key's token. */
+/** Creates the team and its key (with `keyLimits`, none by default); returns the key's token. */
 export const seed = async (
-  runtime: ManagedRuntime.ManagedRuntime<TeamRepo | KeyRepo, unknown>
+  runtime: ManagedRuntime.ManagedRuntime<TeamRepo | KeyRepo, unknown>,
+  keyLimits: Limits.Limits = Limits.none
 ): Promise<string> => {
   const token = Token.generateToken()
   await runtime.runPromise(
@@ -59,7 +60,7 @@ export const seed = async (
         displayPrefix: Token.displayPrefix(token),
         userId: Option.none(),
         teamId: Option.some(team.teamId),
-        limits: Limits.none,
+        limits: keyLimits,
         models: [],
         expires: Option.none(),
         blocked: false,

@@ -4,8 +4,9 @@
  * rounds alternate so drift hits both sides alike.
  *
  * A mock model that answers at once does almost nothing, so the guard's own work is
- * most of a guarded request: that is the worst case, measured first. Then the same
- * with a model that takes 25 ms to answer, still far faster than a real one.
+ * most of a guarded request: that is the worst case, measured first, and shows the
+ * guard's raw cost per request. Then a model that takes 25 ms to answer (still far
+ * faster than a real one) at 32 and 64 connections: the case the target is about.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createInterface } from "node:readline"
@@ -75,6 +76,14 @@ interface Scenario {
   readonly connections: number
 }
 
+const SCENARIOS: ReadonlyArray<Scenario & { readonly name: string }> = [
+  { name: "JSON, instant model, 32 conn.", stream: false, latencyMs: 0, connections: 32 },
+  { name: "SSE, instant model, 32 conn.", stream: true, latencyMs: 0, connections: 32 },
+  { name: "JSON, 25 ms model, 32 conn.", stream: false, latencyMs: 25, connections: 32 },
+  { name: "JSON, 25 ms model, 64 conn.", stream: false, latencyMs: 25, connections: 64 },
+  { name: "SSE, 25 ms model, 64 conn.", stream: true, latencyMs: 25, connections: 64 }
+]
+
 const scenario = async (port: number, key: string, { stream, latencyMs, connections }: Scenario) => {
   const body = JSON.stringify({
     model: "bench",
@@ -99,25 +108,13 @@ const scenario = async (port: number, key: string, { stream, latencyMs, connecti
 export const run = async (): Promise<string> => {
   const { child, port, key } = await startServer()
   try {
-    const results = [
-      {
-        name: "JSON, instant model",
-        ...(await scenario(port, key, { stream: false, latencyMs: 0, connections: 32 }))
-      },
-      {
-        name: "SSE, instant model",
-        ...(await scenario(port, key, { stream: true, latencyMs: 0, connections: 32 }))
-      },
-      {
-        name: "JSON, 25 ms model",
-        ...(await scenario(port, key, { stream: false, latencyMs: 25, connections: 32 }))
-      }
-    ]
+    const results = []
+    for (const each of SCENARIOS) results.push({ name: each.name, ...(await scenario(port, key, each)) })
     return [
       "### HTTP: the same Hono app with and without the LLM guard",
       "",
-      "Mock model (instant, or answering after 25 ms), memory store, 32 connections, server in its own " +
-        "process, autocannon; mean of 3 alternating 5 s rounds after a warm-up.",
+      "Mock model (instant, or answering after 25 ms), memory store, server in its own process, " +
+        "autocannon on the same machine; mean of 3 alternating 5 s rounds after a warm-up.",
       "",
       "| app | bare req/s | guarded req/s | guarded / bare | bare p50 / p99 ms | guarded p50 / p99 ms | errors |",
       "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -130,7 +127,8 @@ export const run = async (): Promise<string> => {
       "",
       "Target: the guard costs under 10% of the bare app's throughput (guarded / bare over 0.9). " +
         "With an instant model the bare app does almost nothing, so the ratio is the guard's whole " +
-        "per-request cost (authorize, hold, settle, body parsing, metering) against a near-empty handler.",
+        "per-request cost (authorize, hold, settle, body parsing, metering) against a near-empty handler; " +
+        "the rows with a 25 ms model are the ones the target is about.",
       ""
     ].join("\n")
   } finally {

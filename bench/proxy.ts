@@ -7,57 +7,28 @@
  *
  * The provider answers at once: everything the proxy adds (authorise, hold, forward,
  * meter, settle, log a line) is the whole difference, the worst case for the ratio.
- * Then the same on SQLite with a provider that takes 25 ms, still far faster than a
- * real model.
+ * Then, on every store, a provider that takes 25 ms (still far faster than a real
+ * model): the case the targets are about.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { connect } from "node:net"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { createInterface } from "node:readline"
-import { fileURLToPath } from "node:url"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import autocannon from "autocannon"
-import { Effect, Redacted } from "effect"
+import {
+  pgReachable,
+  post,
+  type Started,
+  startChild,
+  stop,
+  withFreshDatabase,
+  writeProxyConfig
+} from "./processes.js"
 import { fmt } from "./stats.js"
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url))
 const MASTER_KEY = "sk-bench-master-key"
 const CONNECTIONS = 64
 const ROUNDS = 3
 const ROUND_SECONDS = 4
-const PG = "postgres://postgres@127.0.0.1:5432"
-
-interface Started {
-  readonly child: ChildProcess
-  readonly match: RegExpExecArray
-}
-
-/** A child process, ready once a stdout line matches; its output keeps being drained. */
-const startChild = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, ready: RegExp): Promise<Started> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    child.once("error", reject)
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}`)))
-    if (child.stdout === null) return reject(new Error("no stdout"))
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      const match = ready.exec(line)
-      if (match !== null) resolve({ child, match })
-    })
-  })
-
-const stop = (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.removeAllListeners("exit")
-    child.once("exit", () => resolve())
-    child.kill("SIGTERM")
-  })
 
 interface Figures {
   readonly rps: number
@@ -97,38 +68,6 @@ const mean = (figures: ReadonlyArray<Figures>): Figures => ({
   errors: figures.reduce((sum, f) => sum + f.errors, 0)
 })
 
-const post = async (url: string, body: unknown): Promise<Record<string, unknown>> => {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { authorization: `Bearer ${MASTER_KEY}`, "content-type": "application/json" },
-    body: JSON.stringify(body)
-  })
-  const json: unknown = await response.json()
-  if (!response.ok || typeof json !== "object" || json === null) throw new Error(`${url}: ${response.status}`)
-  return Object.fromEntries(Object.entries(json))
-}
-
-const pgReachable = (): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port: 5432 })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(1_000, () => done(false))
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-  })
-
-const onPg = <A>(f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.flatMap(PgClient.PgClient, f).pipe(
-        Effect.provide(PgClient.layer({ url: Redacted.make(`${PG}/postgres`), maxConnections: 1 }))
-      )
-    )
-  )
-
 interface Row {
   readonly store: string
   readonly load: string
@@ -149,24 +88,11 @@ const measure = async (
     /^READY (\d+)$/
   )
   const upstreamUrl = `http://127.0.0.1:${upstream.match[1]}`
-  const configPath = join(dir, `${store}-${latencyMs}.yaml`)
-  writeFileSync(
-    configPath,
-    [
-      "model_list:",
-      "  - model_name: bench-model",
-      "    litellm_params:",
-      "      model: openai/bench-upstream",
-      `      api_base: ${JSON.stringify(`${upstreamUrl}/v1`)}`,
-      "      input_cost_per_token: 0.000001",
-      "      output_cost_per_token: 0.000002",
-      "general_settings:",
-      `  master_key: ${JSON.stringify(MASTER_KEY)}`,
-      // Quoted: `memory:` alone would read as a YAML mapping.
-      `  database_url: ${JSON.stringify(databaseUrl)}`,
-      ""
-    ].join("\n")
-  )
+  const configPath = writeProxyConfig(dir, `${store}-${latencyMs}`, {
+    upstreamUrl,
+    databaseUrl,
+    masterKey: MASTER_KEY
+  })
   let proxy: Started | undefined
   try {
     proxy = await startChild(
@@ -175,8 +101,12 @@ const measure = async (
       /listening on (http:\/\/\S+)$/
     )
     const proxyUrl = proxy.match[1] ?? ""
-    await post(`${proxyUrl}/team/new`, { team_id: "bench", team_alias: "bench", max_budget: 1_000_000 })
-    const key = String((await post(`${proxyUrl}/key/generate`, { team_id: "bench" }))["key"])
+    await post(`${proxyUrl}/team/new`, MASTER_KEY, {
+      team_id: "bench",
+      team_alias: "bench",
+      max_budget: 1_000_000
+    })
+    const key = String((await post(`${proxyUrl}/key/generate`, MASTER_KEY, { team_id: "bench" }))["key"])
     const direct = `${upstreamUrl}/v1/chat/completions`
     const proxied = `${proxyUrl}/v1/chat/completions`
     await load(direct, key, 2, connections)
@@ -204,20 +134,13 @@ export const run = async (): Promise<string> => {
   const rows: Array<Row> = []
   const notes: Array<string> = []
   try {
-    rows.push(await measure("memory", "memory:", 0, dir))
-    rows.push(await measure("SQLite", `sqlite:${join(dir, "bench.db")}`, 0, dir))
-    if (await pgReachable()) {
-      const database = `tb_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`
-      await onPg((sql) => sql`CREATE DATABASE ${sql(database)}`)
-      try {
-        rows.push(await measure("PostgreSQL", `${PG}/${database}`, 0, dir))
-      } finally {
-        await onPg((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)
-      }
-    } else {
-      notes.push("PostgreSQL was not reachable at 127.0.0.1:5432: its row is missing.")
+    const pg = await pgReachable()
+    if (!pg) notes.push("PostgreSQL was not reachable at 127.0.0.1:5432: its rows are missing.")
+    for (const latencyMs of [0, 25]) {
+      rows.push(await measure("memory", "memory:", latencyMs, dir))
+      rows.push(await measure("SQLite", `sqlite:${join(dir, `bench-${latencyMs}.db`)}`, latencyMs, dir))
+      if (pg) rows.push(await withFreshDatabase((url) => measure("PostgreSQL", url, latencyMs, dir)))
     }
-    rows.push(await measure("SQLite", `sqlite:${join(dir, "bench-25.db")}`, 25, dir))
     rows.push(await measure("memory", "memory:", 0, dir, 1))
     rows.push(await measure("SQLite", `sqlite:${join(dir, "bench-1.db")}`, 0, dir, 1))
   } finally {

@@ -7,13 +7,17 @@ import { cpus } from "node:os"
 import { run as core } from "./core.js"
 import { run as http } from "./http.js"
 import { run as proxy } from "./proxy.js"
+import { run as ratelimit } from "./ratelimit.js"
+import { run as scaling } from "./scaling.js"
 import { run as storeSql } from "./store-sql.js"
 
 const sections: ReadonlyArray<{ name: string; run: () => Promise<string> }> = [
   { name: "core", run: core },
   { name: "http", run: http },
   { name: "sql", run: storeSql },
-  { name: "proxy", run: proxy }
+  { name: "proxy", run: proxy },
+  { name: "ratelimit", run: ratelimit },
+  { name: "scaling", run: scaling }
 ]
 
 const only = process.argv.slice(2)

@@ -1,4 +1,4 @@
-/** Small helpers shared by the benchmarks: timing and percentiles. */
+/** Small helpers shared by the benchmarks: options, timing and percentiles. */
 
 export const percentile = (sorted: ReadonlyArray<number>, p: number): number => {
   if (sorted.length === 0) return Number.NaN
@@ -26,3 +26,9 @@ export const timeBatches = async (
 }
 
 export const fmt = (value: number, digits = 2): string => value.toFixed(digits)
+
+/** The value after `--name` on the command line, if given. */
+export const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name)
+  return i === -1 ? undefined : process.argv[i + 1]
+}

@@ -2,18 +2,21 @@
  * The SQL stores under load: 64 concurrent clients (each with its own key) against one
  * shared team budget, doing hold+settle on the ledger and authorize+settle through
  * `BudgetPolicy` (warm key cache), on PostgreSQL and on SQLite (a file, WAL).
- * Reports requests/s, p50/p99 latency and SQL round trips per request: statements
- * plus the BEGIN and COMMIT of each transaction.
+ * Reports requests/s, p50/p99 latency, SQL round trips per request (statements plus
+ * the BEGIN and COMMIT of each transaction) and commits per request, with group
+ * commit on and, in the same run for the ratio, off.
  *
  *   node --import tsx bench/store-sql.ts [--seconds 5] [--pg-url postgres://...] [--no-pg] [--no-sqlite]
- *                                        [--async-commit] [--pool 16]
+ *                                        [--async-commit] [--pool 16] [--clients 64]
+ *                                        [--no-group-commit | --no-compare]
  *
  * PostgreSQL runs in a database made for the run (and dropped after) on `--pg-url`,
  * else `DATABASE_URL`, else postgres://postgres@127.0.0.1:5432/postgres, with the
  * server's own durability settings (printed with the results), or with
  * `synchronous_commit = off` for that database with `--async-commit`. Every request
  * on one team budget queues on that team's counter row, which stays locked until the
- * commit is durable: with synchronous commits the disk's flush time bounds the rate.
+ * commit is durable: with one transaction per step the disk's flush time bounds the
+ * rate; group commit makes one flush serve every step waiting at that moment.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
@@ -38,23 +41,42 @@ import {
   Token,
   UserRepo
 } from "../src/index.js"
-import { fmt, percentile } from "./stats.js"
+import { arg, fmt, percentile } from "./stats.js"
 
-const CLIENTS = 64
+const CLIENTS = Number(arg("--clients") ?? "64")
+/** Group commit on, and (unless `--no-compare`) off, measured in the same run for the ratio. */
+const commitModes: ReadonlyArray<boolean> = process.argv.includes("--no-group-commit")
+  ? [false]
+  : process.argv.includes("--no-compare")
+    ? [true]
+    : [true, false]
+const commitNote = (groupCommit: boolean) => (groupCommit ? "group commit" : "no group commit")
 
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name)
-  return i === -1 ? undefined : process.argv[i + 1]
-}
 const seconds = Number(arg("--seconds") ?? "5")
 const pool = Number(arg("--pool") ?? "16")
 
-/** Counts SQL round trips: every statement, and BEGIN + COMMIT per transaction. */
-const counter = { on: false, statements: 0, transactions: 0 }
+/**
+ * Counts SQL round trips (every statement, and BEGIN + COMMIT per transaction) and
+ * commits (transactions, plus statements run outside one, which commit on their own):
+ * each commit is one wait for the disk on PostgreSQL.
+ */
+const counter = { on: false, statements: 0, transactions: 0, commits: 0 }
+const inTransaction = (parent: Option.Option<Tracer.AnySpan>): boolean => {
+  let current = parent
+  while (Option.isSome(current)) {
+    const span = current.value
+    if (span._tag === "Span" && span.name === "sql.transaction") return true
+    current = span._tag === "Span" ? span.parent : Option.none()
+  }
+  return false
+}
 const tracer = Tracer.make({
   span: (name, parent, context, links, startTime, kind) => {
     if (counter.on && name === "sql.execute") counter.statements++
     if (counter.on && name === "sql.transaction") counter.transactions++
+    if (counter.on && (name === "sql.execute" || name === "sql.transaction") && !inTransaction(parent)) {
+      counter.commits++
+    }
     let status: Tracer.SpanStatus = { _tag: "Started", startTime }
     const span: Tracer.Span = {
       _tag: "Span",
@@ -210,6 +232,7 @@ interface Result {
   readonly p50: number
   readonly p99: number
   readonly roundTrips: number
+  readonly commits: number
 }
 
 const measure = async <R>(
@@ -229,6 +252,7 @@ const measure = async <R>(
   const latencies: Array<number> = []
   counter.statements = 0
   counter.transactions = 0
+  counter.commits = 0
   counter.on = true
   const started = performance.now()
   await Promise.all(clients.map((client) => loop(client, started + seconds * 1_000, latencies)))
@@ -240,7 +264,8 @@ const measure = async <R>(
     perSecond: latencies.length / elapsed,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
-    roundTrips: (counter.statements + 2 * counter.transactions) / latencies.length
+    roundTrips: (counter.statements + 2 * counter.transactions) / latencies.length,
+    commits: counter.commits / latencies.length
   }
 }
 
@@ -256,7 +281,7 @@ const scenario = async <E>(name: string, store: Layer.Layer<StoreServices, E>, n
     ] as const) {
       const r = await measure(runtime, clients, request)
       rows.push(
-        `| ${name} | ${label} | ${r.requests} | ${fmt(r.perSecond, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.roundTrips)} | ${note} |`
+        `| ${name} | ${label} | ${r.requests} | ${fmt(r.perSecond, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.roundTrips)} | ${fmt(r.commits)} | ${note} |`
       )
       console.error(`${name}, ${label}: ${fmt(r.perSecond, 0)} req/s`)
     }
@@ -267,7 +292,7 @@ const scenario = async <E>(name: string, store: Layer.Layer<StoreServices, E>, n
 
 const admin = (url: string) => PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })
 
-const pgScenario = async () => {
+const pgScenario = async (groupCommit: boolean) => {
   const base = arg("--pg-url") ?? process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
   const database = `teambudget_bench_${Date.now()}`
   const run = <A>(url: string, f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>) =>
@@ -284,23 +309,23 @@ const pgScenario = async () => {
   try {
     await scenario(
       "PostgreSQL",
-      SqlStore.layer().pipe(
+      SqlStore.layer({ groupCommit }).pipe(
         Layer.provide(SqlStore.pgClient({ url: Redacted.make(url.toString()), maxConnections: pool }))
       ),
-      `pool of ${pool}, synchronous_commit=${asyncCommit ? "off" : (setting[0]?.synchronous_commit ?? "?")}`
+      `pool of ${pool}, synchronous_commit=${asyncCommit ? "off" : (setting[0]?.synchronous_commit ?? "?")}, ${commitNote(groupCommit)}`
     )
   } finally {
     await run(base, (sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)
   }
 }
 
-const sqliteScenario = async () => {
+const sqliteScenario = async (groupCommit: boolean) => {
   const dir = mkdtempSync(join(tmpdir(), "teambudget-bench-"))
   try {
     await scenario(
       "SQLite",
-      SqlStore.layerSqlite({ filename: join(dir, "bench.db") }),
-      "file, WAL, one connection"
+      SqlStore.layerSqlite({ filename: join(dir, "bench.db"), groupCommit }),
+      `file, WAL, one connection, ${commitNote(groupCommit)}`
     )
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -309,17 +334,23 @@ const sqliteScenario = async () => {
 
 /** The benchmark as a Markdown section. */
 export const run = async (): Promise<string> => {
-  if (!process.argv.includes("--no-pg")) await pgScenario()
-  if (!process.argv.includes("--no-sqlite")) await sqliteScenario()
+  for (const groupCommit of commitModes) {
+    if (!process.argv.includes("--no-pg")) await pgScenario(groupCommit)
+  }
+  for (const groupCommit of commitModes) {
+    if (!process.argv.includes("--no-sqlite")) await sqliteScenario(groupCommit)
+  }
   return [
     `### SQL stores: ${CLIENTS} concurrent clients, one shared team budget, ${seconds} s each`,
     "",
-    "| store | request | requests | requests/s | p50 ms | p99 ms | SQL round trips/request | setup |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| store | request | requests | requests/s | p50 ms | p99 ms | SQL round trips/request | commits/request | setup |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ...rows,
     "",
-    "Round trips count every statement plus BEGIN and COMMIT of each transaction. On SQLite they",
-    "are calls into the same process, not network round trips."
+    "Round trips count every statement plus BEGIN and COMMIT of each transaction, including those of",
+    "the shared transactions that serve many waiting requests at once (group commit); commits count",
+    "each transaction and each statement run outside one. On SQLite they are calls into the same",
+    "process, not network round trips."
   ].join("\n")
 }
 

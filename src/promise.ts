@@ -10,6 +10,7 @@ import { Cause, Effect, Exit, type Layer, ManagedRuntime } from "effect"
 import * as Routes from "./api/Routes.js"
 import { master } from "./domain/Principal.js"
 import type { SpendStatus } from "./domain/SpendLog.js"
+import { type BudgetEventCallback, subscribe } from "./services/events/Callback.js"
 import type { Admission, AuthorizeRequest } from "./services/BudgetPolicy.js"
 import { BudgetPolicy } from "./services/BudgetPolicy.js"
 import type { Invalidation } from "./services/Invalidation.js"
@@ -19,6 +20,8 @@ import type { Settlement } from "./store/SpendLedger.js"
 import * as SqlStore from "./store/sql/SqlStore.js"
 import type { StoreServices } from "./store/StoreServices.js"
 import * as TeamBudget from "./TeamBudget.js"
+
+export type { BudgetEventCallback } from "./services/events/Callback.js"
 
 type Table = typeof Routes.byName
 
@@ -44,6 +47,11 @@ export interface TeamBudgetClient {
   readonly estimate: (body: unknown) => Promise<Estimate>
   /** Every management operation, acting as the master key. */
   readonly admin: AdminClient
+  /**
+   * Calls `callback` with every budget event from now on; returns the function that
+   * stops it. A callback that throws is logged and never breaks a request.
+   */
+  readonly onBudgetEvent: (callback: BudgetEventCallback) => () => void
   /** The runtime behind the facade, to run Effect programs against the same services. */
   readonly runtime: ManagedRuntime.ManagedRuntime<TeamBudget.Services, unknown>
   /** Closes the store's connections. */
@@ -51,7 +59,7 @@ export interface TeamBudgetClient {
 }
 
 /** @since 0.1.0 */
-export interface CreateOptions extends TeamBudget.TeamBudgetOptions {
+export interface CreateOptions extends TeamBudget.TeamBudgetOptions<unknown> {
   /**
    * `memory:` (the default), `sqlite:PATH` or a `postgres://` URL. Ignored when
    * `store` is given.
@@ -118,6 +126,7 @@ export const createTeamBudget = async (options: CreateOptions = {}): Promise<Tea
     release: (admission) => run(runtime, policy.release(admission)),
     estimate: (body) => run(runtime, estimator.estimate(body)),
     admin,
+    onBudgetEvent: (callback) => subscribe(runtime, callback),
     runtime,
     close: () => runtime.dispose()
   }

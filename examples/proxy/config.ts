@@ -21,6 +21,8 @@ export const DEFAULT_MOCK_NAME = "mock-gpt"
 export const DEFAULT_PORT = 4000
 export const DEFAULT_DATABASE_URL = "sqlite:.teambudget/teambudget.db"
 const DEFAULT_API_BASE = "https://api.openai.com/v1"
+/** `litellm_params.timeout` when none is given: ten minutes, as OpenAI's own clients wait. */
+export const DEFAULT_TIMEOUT_SECONDS = 600
 
 /** Where a model's requests go. */
 export type Target =
@@ -32,6 +34,8 @@ export type Target =
       /** An OpenAI-compatible base URL, such as `https://api.openai.com/v1`. */
       readonly apiBase: string
       readonly apiKey: Option.Option<Redacted.Redacted<string>>
+      /** How long the upstream may stay silent (before answering, or mid-answer) before the call fails. */
+      readonly timeoutMs: number
     }
 
 /** One `model_list` entry: the name clients ask for, where it goes, what it costs. */
@@ -49,7 +53,11 @@ export interface ProxyConfig {
   readonly masterKey: Option.Option<Redacted.Redacted<string>>
   /** Kept redacted: a PostgreSQL URL may carry a password. */
   readonly databaseUrl: Redacted.Redacted<string>
+  /** How long a hold lives before its money goes back; none: the store's default (15 minutes). */
+  readonly holdTtlSeconds: Option.Option<number>
   readonly models: ReadonlyArray<ModelRoute>
+  /** Where budget events are posted, signed with the secret; none: no webhook. */
+  readonly webhook: Option.Option<{ readonly url: string; readonly secret: Redacted.Redacted<string> }>
 }
 
 /** The default mock model: priced like a small hosted model, so budgets visibly run down. */
@@ -67,6 +75,8 @@ const Cost = Schema.Number.pipe(
 
 const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "must be a non-empty string" }))
 
+const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "must be a positive integer" }))
+
 const ModelEntry = Schema.Struct({
   model_name: NonEmpty,
   litellm_params: Schema.Struct({
@@ -75,9 +85,13 @@ const ModelEntry = Schema.Struct({
     api_key: Schema.optional(Schema.String),
     input_cost_per_token: Schema.optional(Cost),
     output_cost_per_token: Schema.optional(Cost),
-    max_tokens: Schema.optional(
-      Schema.Int.pipe(Schema.positive({ message: () => "must be a positive integer" }))
-    )
+    timeout: Schema.optional(
+      Schema.Number.pipe(
+        Schema.finite({ message: () => "must be a number of seconds" }),
+        Schema.positive({ message: () => "must be a positive number of seconds" })
+      )
+    ),
+    max_tokens: Schema.optional(PositiveInt)
   })
 })
 
@@ -89,7 +103,10 @@ const ConfigFile = Schema.Struct({
     Schema.NullOr(
       Schema.Struct({
         master_key: Schema.optional(NonEmpty),
-        database_url: Schema.optional(NonEmpty)
+        database_url: Schema.optional(NonEmpty),
+        hold_ttl_seconds: Schema.optional(PositiveInt),
+        budget_webhook_url: Schema.optional(NonEmpty),
+        budget_webhook_secret: Schema.optional(NonEmpty)
       })
     )
   )
@@ -182,7 +199,8 @@ const routeOf = (item: typeof ModelEntry.Type, index: number): Effect.Effect<Mod
           _tag: "Upstream",
           model: withoutProvider(params.model),
           apiBase: (params.api_base ?? DEFAULT_API_BASE).replace(/\/+$/, ""),
-          apiKey: Option.map(Option.fromNullable(params.api_key), Redacted.make)
+          apiKey: Option.map(Option.fromNullable(params.api_key), Redacted.make),
+          timeoutMs: Math.ceil((params.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000)
         }
   return Effect.succeed({
     name: item.model_name,
@@ -216,6 +234,35 @@ const portOf = (raw: string | undefined): Effect.Effect<number, InvalidRequest> 
   return Number.isInteger(port) && port >= 0 && port <= 65535
     ? Effect.succeed(port)
     : Effect.fail(new InvalidRequest({ path: "PORT", detail: "must be a port number from 0 to 65535" }))
+}
+
+// A whole number of seconds: a hold shorter than the slowest answer would be reclaimed under it.
+const holdTtlOf = (
+  fromFile: number | undefined,
+  raw: string | undefined
+): Effect.Effect<Option.Option<number>, InvalidRequest> => {
+  if (fromFile !== undefined) return Effect.succeed(Option.some(fromFile))
+  if (raw === undefined || raw === "") return Effect.succeed(Option.none())
+  const seconds = Number(raw)
+  return Number.isSafeInteger(seconds) && seconds > 0
+    ? Effect.succeed(Option.some(seconds))
+    : Effect.fail(new InvalidRequest({ path: "HOLD_TTL_SECONDS", detail: "must be a positive integer" }))
+}
+
+// A webhook needs both: an unsigned body would be worthless to a receiver that checks.
+const webhookOf = (
+  url: string | undefined,
+  secret: string | undefined
+): Effect.Effect<ProxyConfig["webhook"], InvalidRequest> => {
+  if (url === undefined || url === "") return Effect.succeed(Option.none())
+  return secret === undefined || secret === ""
+    ? Effect.fail(
+        new InvalidRequest({
+          path: "general_settings.budget_webhook_secret",
+          detail: "must be set (or TEAMBUDGET_WEBHOOK_SECRET) when a budget webhook URL is"
+        })
+      )
+    : Effect.succeed(Option.some({ url, secret: Redacted.make(secret) }))
 }
 
 /** The `--config FILE` argument, if any. */
@@ -281,7 +328,12 @@ export const load = (
       databaseUrl: Redacted.make(
         databaseUrl === undefined || databaseUrl === "" ? DEFAULT_DATABASE_URL : databaseUrl
       ),
-      models: yield* routesOf(file)
+      holdTtlSeconds: yield* holdTtlOf(settings.hold_ttl_seconds, env["HOLD_TTL_SECONDS"]),
+      models: yield* routesOf(file),
+      webhook: yield* webhookOf(
+        settings.budget_webhook_url ?? env["TEAMBUDGET_WEBHOOK_URL"],
+        settings.budget_webhook_secret ?? env["TEAMBUDGET_WEBHOOK_SECRET"]
+      )
     }
   })
 

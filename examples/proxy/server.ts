@@ -97,9 +97,9 @@ export const start = async (options: ServerOptions): Promise<ProxyServer> => {
     poke()
   }
 
-  const llm = (record: RequestRecord) => (request: Request) =>
+  const llm = (record: RequestRecord, req: IncomingMessage, res: ServerResponse) =>
     runtime.runPromise(
-      LlmGuard.guard(request, (upstream, admission) => forward(upstream, admission.model)).pipe(
+      LlmGuard.guardNode(req, res, (upstream, admission) => forward(upstream, admission.model)).pipe(
         Effect.locally(CurrentRecord, Option.some(record))
       )
     )
@@ -123,17 +123,19 @@ export const start = async (options: ServerOptions): Promise<ProxyServer> => {
       if (draining) server.closeIdleConnections()
       poke()
     })
+    if (method === "POST" && Upstream.endpointOf(path) !== undefined) {
+      void llm(record, req, res)
+      return
+    }
     const web =
-      method === "POST" && Upstream.endpointOf(path) !== undefined
-        ? llm(record)
-        : method === "GET" && isModelsPath(path)
-          ? (request: Request) =>
-              runtime.runPromise(
-                models(request, (principal) => {
-                  record.principal = Option.some(principal)
-                })
-              )
-          : (request: Request) => api(request)
+      method === "GET" && isModelsPath(path)
+        ? (request: Request) =>
+            runtime.runPromise(
+              models(request, (principal) => {
+                record.principal = Option.some(principal)
+              })
+            )
+        : (request: Request) => api(request)
     void NodeBridge.serve(req, res, web)
   }
 

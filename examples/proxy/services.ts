@@ -3,12 +3,15 @@
  * proxy-specific pieces composed in — pricing that knows each model name's upstream,
  * and the budget policy wrapped by {@link tracked}.
  */
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import {
   Admin,
+  BudgetEvents,
   BudgetPolicy,
+  BudgetWebhook,
   KeyAuth,
   Pricing,
+  RateLimiter,
   SqlStore,
   type TeamBudget,
   TokenEstimator
@@ -42,6 +45,13 @@ const routedPricing = (routes: ReadonlyArray<ModelRoute>): Effect.Effect<Pricing
     }
   )
 
+/** Budget events, posted to the configured webhook when there is one. */
+const budgetEvents = (config: ProxyConfig) =>
+  Option.match(config.webhook, {
+    onNone: () => BudgetEvents.layer(),
+    onSome: (webhook) => BudgetWebhook.layer(webhook).pipe(Layer.provideMerge(BudgetEvents.layer()))
+  })
+
 /** Every service the proxy runs on. */
 export const layer = (
   config: ProxyConfig,
@@ -53,11 +63,19 @@ export const layer = (
       const base = yield* BudgetPolicy.make()
       return tracked(base, yield* KeyAuth.KeyAuth, holds)
     })
-  )
+  ).pipe(Layer.provideMerge(RateLimiter.layer()), Layer.provideMerge(budgetEvents(config)))
   return Layer.mergeAll(policy.pipe(Layer.provideMerge(KeyAuth.layer())), Admin.Admin.Default).pipe(
     Layer.provideMerge(
       Layer.mergeAll(Layer.effect(Pricing.Pricing, routedPricing(config.models)), TokenEstimator.layer)
     ),
-    Layer.provideMerge(SqlStore.layerFromUrl(Redacted.value(config.databaseUrl)))
+    Layer.provideMerge(
+      SqlStore.layerFromUrl(
+        Redacted.value(config.databaseUrl),
+        Option.match(config.holdTtlSeconds, {
+          onNone: () => ({}),
+          onSome: (seconds) => ({ holdTtl: Duration.seconds(seconds) })
+        })
+      )
+    )
   )
 }

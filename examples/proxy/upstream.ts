@@ -74,8 +74,25 @@ const webStream = (res: http.IncomingMessage): ReadableStream<Uint8Array> => {
 
 const NO_BODY = new Set([204, 205, 304])
 
-/** POSTs `body` and resolves with the response as soon as its headers arrive. */
-const post = (url: URL, headers: Headers, body: string, signal: AbortSignal): Promise<Response> =>
+/** What the guard answers 504 for: the upstream stayed silent too long. */
+const timedOut = (ms: number): Error => {
+  const error = new Error(`the upstream sent nothing for ${ms} ms`)
+  error.name = "TimeoutError"
+  return error
+}
+
+/**
+ * POSTs `body` and resolves with the response as soon as its headers arrive. The
+ * connection may stay silent for `timeoutMs` at most, before the answer or inside it:
+ * before, the call fails with a `TimeoutError`; inside, the body breaks off.
+ */
+const post = (
+  url: URL,
+  headers: Headers,
+  body: string,
+  signal: AbortSignal,
+  timeoutMs: number
+): Promise<Response> =>
   new Promise((resolve, reject) => {
     const outgoing: Record<string, string> = {}
     headers.forEach((value, name) => {
@@ -104,6 +121,7 @@ const post = (url: URL, headers: Headers, body: string, signal: AbortSignal): Pr
     }
     const req = secure ? https.request(url, options, onResponse) : http.request(url, options, onResponse)
     req.once("error", reject)
+    req.setTimeout(timeoutMs, () => req.destroy(timedOut(timeoutMs)))
     req.end(body)
   })
 
@@ -149,7 +167,8 @@ export const forwarder = (routes: ReadonlyArray<ModelRoute>) => {
       new URL(`${target.apiBase}${endpoint}`),
       headers,
       target.model === model ? text : renamed(text, target.model),
-      request.signal
+      request.signal,
+      target.timeoutMs
     )
   }
 }

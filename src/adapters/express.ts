@@ -51,5 +51,7 @@ export const managementRouter =
 export const llmGuard =
   (guard: Guard, forward: Forward): RequestHandler =>
   (req, res) => {
-    void NodeBridge.serve(req, res, (request) => guard(request, forward), parsed(req))
+    void (guard.node === undefined
+      ? NodeBridge.serve(req, res, (request) => guard(request, forward), parsed(req))
+      : guard.node(req, res, forward, parsed(req)))
   }

@@ -75,6 +75,14 @@ export const managementPlugin: FastifyPluginAsync<ManagementPluginOptions> = asy
  */
 export const llmGuardPlugin: FastifyPluginAsync<LlmGuardPluginOptions> = async (instance, options) => {
   rawBodies(instance)
-  const handle = hijacked((request) => options.guard(request, options.forward))
+  const { guard, forward } = options
+  const node = guard.node
+  const handle =
+    node === undefined
+      ? hijacked((request) => guard(request, forward))
+      : (request: FastifyRequest, reply: FastifyReply) => {
+          reply.hijack()
+          void node(request.raw, reply.raw, forward)
+        }
   for (const route of options.routes ?? DEFAULT_ROUTES) instance.post(route, handle)
 }

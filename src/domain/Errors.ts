@@ -82,19 +82,37 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
   }
 }
 
-/** A rate limit refuses the request (429). @since 0.1.0 */
+/**
+ * A rate limit refuses the request (429). Names the first scope that refuses, which
+ * limit, and how long to wait. The optional fields feed the `x-ratelimit-*` headers:
+ * the tightest `rpm_limit` / `tpm_limit` and, for the kind that refused, what is left.
+ * `requestedTokens` is set when the request alone needs more tokens than the limit
+ * allows in a minute, which no wait can cure.
+ *
+ * @since 0.1.0
+ */
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
   scope: ScopeKind,
   id: Schema.String,
   limitType: Schema.Literal("requests", "tokens", "parallel_requests"),
   limit: Schema.Int,
-  retryAfterSeconds: Schema.Int
+  retryAfterSeconds: Schema.Int,
+  limitRequests: Schema.optional(Schema.Int),
+  remainingRequests: Schema.optional(Schema.Int),
+  limitTokens: Schema.optional(Schema.Int),
+  remainingTokens: Schema.optional(Schema.Int),
+  requestedTokens: Schema.optional(Schema.Int)
 }) {
   override get message(): string {
-    return (
-      `Rate limit exceeded for ${this.scope.replace("_", " ")} ${this.id}: ` +
-      `${this.limit} ${this.limitType.replace("_", " ")}. Retry after ${this.retryAfterSeconds}s.`
-    )
+    const where = `${this.scope.replace("_", " ")} ${this.id}`
+    if (this.requestedTokens !== undefined) {
+      return (
+        `This request may use up to ${this.requestedTokens} tokens, more than the ${this.limit} ` +
+        `tokens a minute allowed for ${where}. Lower max_tokens or shorten the prompt.`
+      )
+    }
+    const unit = this.limitType === "parallel_requests" ? "requests at once" : `${this.limitType} a minute`
+    return `Rate limit exceeded for ${where}: ${this.limit} ${unit}. Retry after ${this.retryAfterSeconds}s.`
   }
 }
 
@@ -208,6 +226,21 @@ export class UpstreamFailed extends Schema.TaggedError<UpstreamFailed>()("Upstre
 }) {
   override get message(): string {
     return `The upstream provider failed (${this.status}): ${this.detail}`
+  }
+}
+
+/**
+ * One delivery attempt of a budget event webhook failed. It never reaches a request:
+ * the sender retries it (when `retryable`) or logs it.
+ *
+ * @since 0.1.0
+ */
+export class WebhookFailed extends Schema.TaggedError<WebhookFailed>()("WebhookFailed", {
+  reason: Schema.String,
+  retryable: Schema.Boolean
+}) {
+  override get message(): string {
+    return `The budget event webhook failed: ${this.reason}`
   }
 }
 

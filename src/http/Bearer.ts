@@ -14,8 +14,17 @@ const BEARER = /^bearer\s+(\S+)\s*$/i
  *
  * @since 0.1.0
  */
-export const fromRequest = (request: Request): Option.Option<Redacted.Redacted<string>> => {
-  const header = request.headers.get("authorization")
+export const fromRequest = (request: Request): Option.Option<Redacted.Redacted<string>> =>
+  fromHeader(request.headers.get("authorization"))
+
+/**
+ * The token of an `Authorization` header value, as {@link fromRequest} reads it.
+ *
+ * @example
+ * Bearer.fromHeader(req.headers.authorization ?? null) // Option<Redacted<string>>
+ * @since 0.1.0
+ */
+export const fromHeader = (header: string | null): Option.Option<Redacted.Redacted<string>> => {
   if (header === null) return Option.none()
   const match = BEARER.exec(header)
   const token = match?.[1]

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type { IncomingMessage } from "node:http"
 import { Effect } from "effect"
 import { InvalidRequest } from "../domain/Errors.js"
 
@@ -98,23 +99,135 @@ export const readText = (request: Request, limit: number): Effect.Effect<string,
     )
   })
 
+const concat = (chunks: ReadonlyArray<Buffer>, size: number): Uint8Array =>
+  chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, size)
+
+/** A Node request body, read whole unless it passes `limit`; what is left is drained. */
+const collectNode = (req: IncomingMessage, limit: number): Promise<Read> =>
+  new Promise((resolve) => {
+    // A body parser that ran before left nothing to read.
+    if (req.readableEnded) return resolve({ ok: true, text: "" })
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const settle = (read: Read) => {
+      req.off("data", onData)
+      req.off("end", onEnd)
+      req.off("error", onBroken)
+      req.off("close", onBroken)
+      resolve(read)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength
+      if (size > limit) {
+        settle({ ok: false, error: tooLarge(limit) })
+        // Drained, so the refusal can still be written on this connection.
+        req.resume()
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => settle(decode(concat(chunks, size)))
+    const onBroken = () => settle({ ok: false, error: unreadable() })
+    req.on("data", onData)
+    req.on("end", onEnd)
+    req.on("error", onBroken)
+    req.on("close", onBroken)
+  })
+
+/**
+ * A Node request's body as text, with the limits of {@link readText}, read straight
+ * from the socket's buffers.
+ *
+ * @example
+ * const text = yield* Body.readNode(req, Body.DEFAULT_LIMIT)
+ * @since 0.1.0
+ */
+export const readNode = (req: IncomingMessage, limit: number): Effect.Effect<string, InvalidRequest> =>
+  Effect.suspend(() => {
+    const length = req.headers["content-length"]
+    if (length !== undefined && Number(length) > limit) {
+      req.resume()
+      return Effect.fail(tooLarge(limit))
+    }
+    return Effect.flatMap(
+      Effect.promise(() => collectNode(req, limit)),
+      (read): Effect.Effect<string, InvalidRequest> =>
+        read.ok ? Effect.succeed(read.text) : Effect.fail(read.error)
+    )
+  })
+
+/**
+ * A body a body parser already read, as text, with the limit of {@link readText}.
+ *
+ * @example
+ * const text = yield* Body.fromParsed(new TextEncoder().encode("{}"), Body.DEFAULT_LIMIT)
+ * @since 0.1.0
+ */
+export const fromParsed = (body: string | Uint8Array, limit: number): Effect.Effect<string, InvalidRequest> =>
+  Effect.suspend(() => {
+    const size = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength
+    if (size > limit) return Effect.fail(tooLarge(limit))
+    if (typeof body === "string") return Effect.succeed(body)
+    const read = decode(body)
+    return read.ok ? Effect.succeed(read.text) : Effect.fail(read.error)
+  })
+
 /**
  * Parses JSON text; malformed JSON is an `InvalidRequest` with the parser's position.
  *
  * @since 0.1.0
  */
 export const parseJson = (text: string): Effect.Effect<unknown, InvalidRequest> =>
-  Effect.try({
-    try: (): unknown => JSON.parse(text),
-    catch: (error) =>
-      new InvalidRequest({
-        path: "",
-        detail:
-          text.trim() === ""
-            ? "the request body is empty; a JSON object is expected"
-            : `the request body is not valid JSON${positionOf(error)}`
+  nestsDeeperThan(text, MAX_NESTING)
+    ? Effect.fail(
+        new InvalidRequest({ path: "", detail: `the request body nests deeper than ${MAX_NESTING} levels` })
+      )
+    : Effect.try({
+        try: (): unknown => JSON.parse(text),
+        catch: (error) =>
+          new InvalidRequest({
+            path: "",
+            detail:
+              text.trim() === ""
+                ? "the request body is empty; a JSON object is expected"
+                : `the request body is not valid JSON${positionOf(error)}`
+          })
       })
-  })
+
+/**
+ * How deep a request body may nest. Decoding, validating and describing a value
+ * recurse once per level, so a body nested thousands deep would overflow the stack
+ * instead of being refused.
+ *
+ * @since 0.1.0
+ */
+export const MAX_NESTING = 100
+
+const OPEN_BRACE = 123
+const OPEN_BRACKET = 91
+const CLOSE_BRACE = 125
+const CLOSE_BRACKET = 93
+const QUOTE = 34
+const BACKSLASH = 92
+
+/** Whether JSON text opens more than `limit` objects or arrays inside each other (strings skipped). */
+const nestsDeeperThan = (text: string, limit: number): boolean => {
+  // Each level takes at least two characters.
+  if (text.length <= 2 * limit) return false
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === BACKSLASH) i++
+      else if (c === QUOTE) inString = false
+    } else if (c === QUOTE) inString = true
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > limit) return true
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--
+  }
+  return false
+}
 
 // The parser's message quotes the input near the error, which may hold a key; only
 // the position is kept.

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Cause, Option } from "effect"
-import { type TeamBudgetError, toHttpError } from "../domain/Errors.js"
+import { type RateLimited, type TeamBudgetError, toHttpError } from "../domain/Errors.js"
 
 /** The SPEC 9 error body. @since 0.1.0 */
 export interface ErrorBody {
@@ -40,6 +40,25 @@ export const json = (status: number, body: unknown, headers?: ExtraHeaders): Res
   return new Response(JSON.stringify(body), { status, headers: merged })
 }
 
+const optionalHeader = (name: string, value: number | undefined): ReadonlyArray<readonly [string, string]> =>
+  value === undefined ? [] : [[name, String(value)]]
+
+/**
+ * The headers of a 429: `Retry-After` in whole seconds, and the `x-ratelimit-*` limits
+ * (and, for the kind that refused, what is left) the refusal carries.
+ *
+ * @example
+ * const headers = rateLimitedHeaders(refusal) // [["retry-after", "20"], ["x-ratelimit-limit-requests", "3"], ...]
+ * @since 0.1.0
+ */
+export const rateLimitedHeaders = (error: RateLimited): ReadonlyArray<readonly [string, string]> => [
+  ["retry-after", String(error.retryAfterSeconds)],
+  ...optionalHeader("x-ratelimit-limit-requests", error.limitRequests),
+  ...optionalHeader("x-ratelimit-remaining-requests", error.remainingRequests),
+  ...optionalHeader("x-ratelimit-limit-tokens", error.limitTokens),
+  ...optionalHeader("x-ratelimit-remaining-tokens", error.remainingTokens)
+]
+
 /**
  * The response of a typed error: its SPEC 9 status and body, and `Retry-After` for a
  * rate limit.
@@ -51,7 +70,8 @@ export const json = (status: number, body: unknown, headers?: ExtraHeaders): Res
 export const fromError = (error: TeamBudgetError, headers?: ExtraHeaders): Response => {
   const { status, body } = toHttpError(error)
   const merged = headersOf(headers)
-  if (error._tag === "RateLimited") merged.set("retry-after", String(error.retryAfterSeconds))
+  if (error._tag === "RateLimited")
+    for (const [name, value] of rateLimitedHeaders(error)) merged.set(name, value)
   return json(status, body, merged)
 }
 

@@ -8,6 +8,8 @@ import { Option } from "effect"
 import type { Limits } from "../domain/Limits.js"
 import * as Money from "../domain/Money.js"
 import type { Principal } from "../domain/Principal.js"
+import type { Admission } from "../services/BudgetPolicy.js"
+import * as RateLimiter from "../services/RateLimiter.js"
 import type { Headroom } from "../store/SpendLedger.js"
 
 /** @since 0.1.0 */
@@ -66,9 +68,10 @@ export const limitsOf = (principal: Principal): ReadonlyArray<Limits> => [
 /**
  * `x-ratelimit-limit-requests` and `x-ratelimit-limit-tokens`: the tightest `rpm_limit`
  * and `tpm_limit` over the principal's scopes, where one is set. What is left of them
- * (`x-ratelimit-remaining-*`) comes from the rate limiter, through the guard's
- * `rateLimitHeaders` hook.
+ * is known only from a rate-limit ticket: see {@link admitted}.
  *
+ * @example
+ * const headers = rateLimits(principal) // [["x-ratelimit-limit-requests", "60"]]
  * @since 0.1.0
  */
 export const rateLimits = (principal: Principal): ReadonlyArray<readonly [string, string]> => {
@@ -80,3 +83,31 @@ export const rateLimits = (principal: Principal): ReadonlyArray<readonly [string
   if (Option.isSome(tpm)) headers.push(["x-ratelimit-limit-tokens", String(tpm.value)])
   return headers
 }
+
+const ticketHeaders = (ticket: RateLimiter.RateTicket): ReadonlyArray<readonly [string, string]> => {
+  const headers: Array<readonly [string, string]> = []
+  for (const [kind, suffix] of [
+    ["requests", "requests"],
+    ["tokens", "tokens"]
+  ] as const) {
+    const tightest = RateLimiter.headroom(ticket, kind)
+    if (Option.isSome(tightest)) {
+      headers.push([`x-ratelimit-limit-${suffix}`, String(tightest.value.limit)])
+      headers.push([`x-ratelimit-remaining-${suffix}`, String(tightest.value.remaining)])
+    }
+  }
+  return headers
+}
+
+/**
+ * The rate-limit headers of an admitted request (the LLM guard's default): for requests
+ * and for tokens, the limit that has the least left after this request, and what it has
+ * left (`x-ratelimit-limit-*`, `x-ratelimit-remaining-*`). A request admitted without
+ * counting (`failOpen` with the limiter store down) shows the limits only.
+ *
+ * @example
+ * const headers = admitted(admission) // [["x-ratelimit-limit-requests", "60"], ["x-ratelimit-remaining-requests", "59"]]
+ * @since 0.1.0
+ */
+export const admitted = (admission: Admission): ReadonlyArray<readonly [string, string]> =>
+  Option.isSome(admission.rate) ? ticketHeaders(admission.rate.value) : rateLimits(admission.principal)

@@ -10,11 +10,13 @@
  *   counted. A client that goes away mid-stream is charged for what was delivered, with
  *   status `partial`.
  * - An upstream error response releases the hold and goes to the client as it came; an
- *   upstream that cannot be reached releases it and answers 502 `upstream_error`.
+ *   upstream that cannot be reached, or answers 200 with a body that is not JSON,
+ *   releases it and answers 502 `upstream_error` (504 when the forward timed out).
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Layer, ManagedRuntime, Option, Runtime } from "effect"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { Cause, Effect, Either, Layer, ManagedRuntime, Option, Runtime } from "effect"
 import { AuthenticationFailed, type TeamBudgetError, UpstreamFailed } from "../domain/Errors.js"
 import type { SpendStatus } from "../domain/SpendLog.js"
 import { type Admission, BudgetPolicy } from "../services/BudgetPolicy.js"
@@ -24,7 +26,9 @@ import type { Settlement } from "../store/SpendLedger.js"
 import * as Bearer from "./Bearer.js"
 import * as Body from "./Body.js"
 import * as ErrorResponse from "./ErrorResponse.js"
+import * as Exchange from "./Exchange.js"
 import * as GuardHeaders from "./GuardHeaders.js"
+import * as NodeBridge from "./NodeBridge.js"
 import { type Runner, runPromise } from "./Runner.js"
 import * as Sse from "./Sse.js"
 import * as UsageMeter from "./UsageMeter.js"
@@ -44,7 +48,19 @@ export type Forward = (request: Request, admission: Admission) => Promise<Respon
  *
  * @since 0.1.0
  */
-export type Guard = (request: Request, forward: Forward) => Promise<Response>
+export interface Guard {
+  (request: Request, forward: Forward): Promise<Response>
+  /**
+   * The same guard serving a Node request and response directly (Express, Fastify,
+   * `node:http`), without web objects around them; `options` as for `NodeBridge.serve`.
+   */
+  readonly node?: (
+    req: IncomingMessage,
+    res: ServerResponse,
+    forward: Forward,
+    options?: NodeBridge.ToRequestOptions
+  ) => Promise<void>
+}
 
 /** The services a guard runs on. @since 0.1.0 */
 export type GuardServices = BudgetPolicy | TokenEstimator | Pricing
@@ -54,9 +70,9 @@ export interface LlmGuardOptions {
   /** The largest request body accepted. Default 20 MiB (requests may carry images). */
   readonly maxBodyBytes?: number
   /**
-   * Extra response headers for an admitted request, such as the `x-ratelimit-remaining-*`
-   * of a rate limiter. By default the tightest `rpm_limit` and `tpm_limit` of the
-   * caller's scopes are sent as `x-ratelimit-limit-requests` / `-tokens`.
+   * Extra response headers for an admitted request. By default
+   * `x-ratelimit-limit-requests` / `-tokens` and `x-ratelimit-remaining-requests` /
+   * `-tokens` of the tightest rate limit of each kind (see `GuardHeaders.admitted`).
    */
   readonly rateLimitHeaders?: (admission: Admission) => ReadonlyArray<readonly [string, string]>
 }
@@ -64,30 +80,8 @@ export interface LlmGuardOptions {
 /** @since 0.1.0 */
 export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
-type Header = readonly [string, string]
-
 // Stateless between calls (no `stream` option): one decoder serves every response.
 const utf8 = new TextDecoder()
-
-// Hop-by-hop headers, and those that described the upstream's bytes on the wire: a
-// `fetch` response body is already decoded, and its length is the runtime's to set.
-const UPSTREAM_ONLY = ["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"]
-const CLIENT_ONLY = [
-  "authorization",
-  "host",
-  "content-length",
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "expect"
-]
-
-const withHeaders = (source: Headers, drop: ReadonlyArray<string>, extra: ReadonlyArray<Header>): Headers => {
-  const headers = new Headers(source)
-  for (const name of drop) headers.delete(name)
-  for (const [name, value] of extra) headers.set(name, value)
-  return headers
-}
 
 const isRecord = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
@@ -98,14 +92,6 @@ const upstreamBody = (text: string, body: unknown, estimate: Estimate): string =
   const options = isRecord(body.stream_options) ? body.stream_options : {}
   return JSON.stringify({ ...body, stream_options: { ...options, include_usage: true } })
 }
-
-const upstreamRequest = (request: Request, body: string): Request =>
-  new Request(request.url, {
-    method: request.method,
-    headers: withHeaders(request.headers, CLIENT_ONLY, [["content-type", "application/json"]]),
-    body,
-    signal: request.signal
-  })
 
 /** The output tokens to hold: the request's cap, else the model's cap for every choice asked for. */
 const outputCap = (pricing: Pricing["Type"], estimate: Estimate): Effect.Effect<number | undefined> =>
@@ -176,6 +162,18 @@ const metered = (
   )
 }
 
+const isJson = (response: Response): boolean =>
+  (response.headers.get("content-type") ?? "").toLowerCase().includes("json")
+
+/**
+ * Why a forward rejected: a timeout (an `AbortSignal.timeout`, or a forwarder's own
+ * error named `TimeoutError`) is a 504, anything else a 502.
+ */
+const unreachable = (error: unknown): UpstreamFailed =>
+  error instanceof Error && error.name === "TimeoutError"
+    ? new UpstreamFailed({ status: 504, detail: "the upstream did not answer in time" })
+    : new UpstreamFailed({ status: 502, detail: "the upstream could not be reached" })
+
 const isEventStream = (response: Response): boolean =>
   (response.headers.get("content-type") ?? "").toLowerCase().includes("text/event-stream")
 
@@ -188,28 +186,28 @@ const logged = (cause: Cause.Cause<TeamBudgetError>): Effect.Effect<Response> =>
       )
 
 /**
- * The guard as an Effect: never fails; every refusal is a response (SPEC 9).
+ * The guard over any server's exchange: never fails; every refusal is a response
+ * (SPEC 9). A reply built here carries bytes or a stream, so a Node server writes it
+ * without a web `Response`.
  *
  * @example
- * const response = yield* LlmGuard.guard(request, async (upstream) => fetch("https://api.openai.com/v1/chat/completions", {
- *   method: "POST", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" }, body: await upstream.text()
- * }))
+ * const reply = yield* LlmGuard.serve(Exchange.fromRequest(request), forward)
  * @since 0.1.0
  */
-export const guard = (
-  request: Request,
+export const serve = (
+  inbound: Exchange.Inbound,
   forward: Forward,
   options: LlmGuardOptions = {}
-): Effect.Effect<Response, never, GuardServices> =>
+): Effect.Effect<Exchange.Reply | Response, never, GuardServices> =>
   Effect.gen(function* () {
     const policy = yield* BudgetPolicy
     const estimator = yield* TokenEstimator
     const pricing = yield* Pricing
     const runtime = yield* Effect.runtime<never>()
 
-    const token = Bearer.fromRequest(request)
+    const token = Bearer.fromHeader(inbound.authorization)
     if (Option.isNone(token)) return yield* new AuthenticationFailed({ reason: "missing" })
-    const text = yield* Body.readText(request, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
+    const text = yield* inbound.text(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
     const body = yield* Body.parseJson(text)
     const estimate = yield* estimator.estimate(body)
     const maxOutputTokens = yield* outputCap(pricing, estimate)
@@ -220,9 +218,7 @@ export const guard = (
       ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
       ...Option.match(estimate.endUser, { onNone: () => ({}), onSome: (endUser) => ({ endUser }) })
     })
-    const limitHeaders = (
-      options.rateLimitHeaders ?? ((a: Admission) => GuardHeaders.rateLimits(a.principal))
-    )(admission)
+    const limitHeaders = (options.rateLimitHeaders ?? GuardHeaders.admitted)(admission)
 
     const release = policy
       .release(admission)
@@ -254,28 +250,28 @@ export const guard = (
       )
     }
 
-    const forwarded = yield* Effect.tryPromise(() =>
-      forward(upstreamRequest(request, upstreamBody(text, body, estimate)), admission)
-    ).pipe(
+    const forwarded = yield* Effect.tryPromise({
+      try: () => forward(inbound.upstream(upstreamBody(text, body, estimate)), admission),
+      catch: unreachable
+    }).pipe(
       Effect.onInterrupt(() => release),
-      Effect.option
+      Effect.either
     )
-    if (Option.isNone(forwarded)) {
+    if (Either.isLeft(forwarded)) {
       yield* release
-      return ErrorResponse.fromError(
-        new UpstreamFailed({ status: 502, detail: "the upstream could not be reached" }),
-        limitHeaders
-      )
+      return ErrorResponse.fromError(forwarded.left, limitHeaders)
     }
-    const response = forwarded.value
+    const response = forwarded.right
 
     if (!response.ok) {
       yield* release
-      return new Response(response.body, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: withHeaders(response.headers, UPSTREAM_ONLY, limitHeaders)
-      })
+      return new Exchange.Reply(
+        response.status,
+        response.statusText,
+        response.headers,
+        limitHeaders,
+        response.body
+      )
     }
 
     if (isEventStream(response) && response.body !== null) {
@@ -287,14 +283,13 @@ export const guard = (
           Effect.asVoid(settle(outcome === "complete" ? "success" : "partial"))
         )
       })
-      return new Response(stream, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: withHeaders(response.headers, UPSTREAM_ONLY, [
-          ...GuardHeaders.remainingBudget(admission.hold.tightest),
-          ...limitHeaders
-        ])
-      })
+      return new Exchange.Reply(
+        response.status,
+        response.statusText,
+        response.headers,
+        [...GuardHeaders.remainingBudget(admission.hold.tightest), ...limitHeaders],
+        stream
+      )
     }
 
     const bytes = yield* Effect.tryPromise(() => response.arrayBuffer()).pipe(Effect.option)
@@ -305,22 +300,73 @@ export const guard = (
         limitHeaders
       )
     }
-    meter.observeBody(utf8.decode(bytes.value))
+    if (!meter.observeBody(utf8.decode(bytes.value)) && isJson(response)) {
+      // Nothing the client could use went out: the call failed, and its hold goes back.
+      yield* release
+      return ErrorResponse.fromError(
+        new UpstreamFailed({ status: 502, detail: "the upstream answered with a body that is not JSON" }),
+        limitHeaders
+      )
+    }
     const settlement = yield* settle("success")
     const tightest = Option.match(settlement, {
       onNone: () => admission.hold.tightest,
       onSome: (s) => s.tightest
     })
     // A byte view, not the ArrayBuffer: servers such as `@hono/node-server` write it directly.
-    return new Response(new Uint8Array(bytes.value), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: withHeaders(response.headers, UPSTREAM_ONLY, [
-        ...GuardHeaders.remainingBudget(tightest),
-        ...limitHeaders
-      ])
-    })
+    return new Exchange.Reply(
+      response.status,
+      response.statusText,
+      response.headers,
+      [...GuardHeaders.remainingBudget(tightest), ...limitHeaders],
+      new Uint8Array(bytes.value)
+    )
   }).pipe(Effect.catchAllCause(logged))
+
+/**
+ * The guard as an Effect over a web `Request`: never fails; every refusal is a
+ * response (SPEC 9).
+ *
+ * @example
+ * const response = yield* LlmGuard.guard(request, async (upstream) => fetch("https://api.openai.com/v1/chat/completions", {
+ *   method: "POST", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" }, body: await upstream.text()
+ * }))
+ * @since 0.1.0
+ */
+export const guard = (
+  request: Request,
+  forward: Forward,
+  options: LlmGuardOptions = {}
+): Effect.Effect<Response, never, GuardServices> =>
+  Effect.map(serve(Exchange.fromRequest(request), forward, options), Exchange.toResponse)
+
+/**
+ * The guard serving a Node request and response: the body is read from the socket and
+ * the reply written to `res`, with no web `Request` or `Response` but the one the
+ * upstream gets. Completes once the reply is written (a stream: once it has ended).
+ *
+ * @example
+ * http.createServer((req, res) => void runtime.runPromise(LlmGuard.guardNode(req, res, forward)))
+ * @since 0.1.0
+ */
+export const guardNode = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  forward: Forward,
+  options: LlmGuardOptions & NodeBridge.ToRequestOptions = {}
+): Effect.Effect<void, never, GuardServices> =>
+  Effect.flatMap(serve(NodeBridge.inbound(req, res, options), forward, options), (reply) =>
+    Effect.promise(() => NodeBridge.writeReply(reply, res).catch(() => res.destroy()))
+  )
+
+const withNode = (
+  run: <A>(effect: Effect.Effect<A, never, GuardServices>) => Promise<A>,
+  options: LlmGuardOptions
+): Guard =>
+  Object.assign((request: Request, forward: Forward) => run(guard(request, forward, options)), {
+    node: (req: IncomingMessage, res: ServerResponse, forward: Forward, node?: NodeBridge.ToRequestOptions) =>
+      run(guardNode(req, res, forward, { ...options, ...node }))
+  })
 
 /**
  * The guard as a Promise function over the services in the current context.
@@ -328,12 +374,7 @@ export const guard = (
  * @since 0.1.0
  */
 export const make = (options: LlmGuardOptions = {}): Effect.Effect<Guard, never, GuardServices> =>
-  Effect.map(
-    Effect.runtime<GuardServices>(),
-    (runtime): Guard =>
-      (request, forward) =>
-        Runtime.runPromise(runtime, guard(request, forward, options))
-  )
+  Effect.map(Effect.runtime<GuardServices>(), (runtime) => withNode(Runtime.runPromise(runtime), options))
 
 /**
  * The guard as a Promise function, run by a runtime that has its services.
@@ -345,8 +386,7 @@ export const make = (options: LlmGuardOptions = {}): Effect.Effect<Guard, never,
  * @since 0.1.0
  */
 export const toWebHandler = (runner: Runner<GuardServices>, options: LlmGuardOptions = {}): Guard => {
-  const run = runPromise(runner)
-  return (request, forward) => run(guard(request, forward, options))
+  return withNode(runPromise(runner), options)
 }
 
 /**

@@ -7,6 +7,8 @@
  * @since 0.1.0
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
+import * as Body from "./Body.js"
+import { type Inbound, Reply, upstreamHeaders } from "./Exchange.js"
 
 /** @since 0.1.0 */
 export interface ToRequestOptions {
@@ -80,6 +82,15 @@ const streamOf = (req: IncomingMessage): ReadableStream<Uint8Array> => {
 const parsedBodyOf = (body: unknown): string | Uint8Array<ArrayBuffer> =>
   typeof body === "string" ? body : body instanceof Uint8Array ? new Uint8Array(body) : JSON.stringify(body)
 
+/** An `AbortSignal` that aborts when the client goes away before the response is finished. */
+const abandoned = (res: ServerResponse): AbortSignal => {
+  const controller = new AbortController()
+  res.on("close", () => {
+    if (!res.writableFinished) controller.abort()
+  })
+  return controller.signal
+}
+
 /**
  * A web `Request` for a Node request. Its `signal` aborts when the client goes away
  * before the response is finished.
@@ -92,10 +103,6 @@ export const toRequest = (
   options: ToRequestOptions = {}
 ): Request => {
   const method = (req.method ?? "GET").toUpperCase()
-  const controller = new AbortController()
-  res.on("close", () => {
-    if (!res.writableFinished) controller.abort()
-  })
   const body = !hasBody(method)
     ? null
     : options.parsedBody !== undefined
@@ -107,10 +114,40 @@ export const toRequest = (
     method,
     headers,
     body,
-    signal: controller.signal,
+    signal: abandoned(res),
     duplex: "half"
   }
   return new Request(`${origin(req)}${options.url ?? req.url ?? "/"}`, init)
+}
+
+/**
+ * The guard's view of a Node request: its body read straight from the socket (or
+ * taken from `options.parsedBody`), a web `Request` built only for the upstream.
+ *
+ * @example
+ * const reply = yield* LlmGuard.serve(NodeBridge.inbound(req, res), forward)
+ * @since 0.1.0
+ */
+export const inbound = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ToRequestOptions = {}
+): Inbound => {
+  const header = req.headers.authorization
+  return {
+    authorization: header ?? null,
+    text: (limit) =>
+      options.parsedBody === undefined
+        ? Body.readNode(req, limit)
+        : Body.fromParsed(parsedBodyOf(options.parsedBody), limit),
+    upstream: (body) =>
+      new Request(`${origin(req)}${options.url ?? req.url ?? "/"}`, {
+        method: (req.method ?? "POST").toUpperCase(),
+        headers: upstreamHeaders(req.rawHeaders),
+        body,
+        signal: abandoned(res)
+      })
+  }
 }
 
 const waitForDrain = (res: ServerResponse): Promise<void> =>
@@ -124,31 +161,15 @@ const waitForDrain = (res: ServerResponse): Promise<void> =>
     res.on("close", done)
   })
 
-/**
- * Writes a web `Response` to a Node response, streaming its body. When the client goes
- * away first, the body is cancelled.
- *
- * @since 0.1.0
- */
-export const writeResponse = async (response: Response, res: ServerResponse): Promise<void> => {
-  res.statusCode = response.status
-  if (response.statusText !== "") res.statusMessage = response.statusText
-  const cookies = response.headers.getSetCookie()
-  response.headers.forEach((value, name) => {
-    if (name !== "set-cookie") res.setHeader(name, value)
-  })
-  if (cookies.length > 0) res.setHeader("set-cookie", cookies)
-  if (response.body === null) {
-    res.end()
-    return
-  }
-  const reader = response.body.getReader()
+/** Streams a body to a Node response; when the client goes away first, the body is cancelled. */
+const pipe = async (body: ReadableStream<Uint8Array>, res: ServerResponse, eventStream: boolean) => {
+  const reader = body.getReader()
   const onClose = () => {
     if (!res.writableFinished) reader.cancel().catch(() => undefined)
   }
   res.on("close", onClose)
   // Streams start at once so the client sees the headers before the first event.
-  if ((response.headers.get("content-type") ?? "").includes("text/event-stream")) res.flushHeaders()
+  if (eventStream) res.flushHeaders()
   try {
     for (;;) {
       const { done, value } = await reader.read()
@@ -169,6 +190,62 @@ export const writeResponse = async (response: Response, res: ServerResponse): Pr
   }
 }
 
+const isEventStream = (contentType: string | null | undefined): boolean =>
+  (contentType ?? "").includes("text/event-stream")
+
+/**
+ * Writes a web `Response` to a Node response, streaming its body. When the client goes
+ * away first, the body is cancelled.
+ *
+ * @since 0.1.0
+ */
+export const writeResponse = async (response: Response, res: ServerResponse): Promise<void> => {
+  res.statusCode = response.status
+  if (response.statusText !== "") res.statusMessage = response.statusText
+  const cookies = response.headers.getSetCookie()
+  response.headers.forEach((value, name) => {
+    if (name !== "set-cookie") res.setHeader(name, value)
+  })
+  if (cookies.length > 0) res.setHeader("set-cookie", cookies)
+  if (response.body === null) {
+    res.end()
+    return
+  }
+  await pipe(response.body, res, isEventStream(response.headers.get("content-type")))
+}
+
+/**
+ * Writes a reply (or a web `Response`) to a Node response: a body of bytes in one
+ * write with its length, a stream as it comes.
+ *
+ * @example
+ * await NodeBridge.writeReply(reply, res)
+ * @since 0.1.0
+ */
+export const writeReply = async (reply: Reply | Response, res: ServerResponse): Promise<void> => {
+  if (res.headersSent || res.destroyed) {
+    if (reply.body instanceof ReadableStream) await reply.body.cancel().catch(() => undefined)
+    return
+  }
+  if (!(reply instanceof Reply)) return writeResponse(reply, res)
+  res.statusCode = reply.status
+  if (reply.statusText !== "") res.statusMessage = reply.statusText
+  let contentType: string | undefined
+  reply.forEachHeader((name, value) => {
+    if (name === "content-type") contentType = value
+    res.appendHeader(name, value)
+  })
+  const body = reply.body
+  if (body === null) {
+    res.end()
+  } else if (body instanceof Uint8Array) {
+    res.setHeader("content-length", body.byteLength)
+    res.end(body)
+  } else {
+    await pipe(body, res, isEventStream(contentType))
+  }
+}
+
 /**
  * Serves one Node request with a web handler. Never rejects: a handler that throws
  * answers 500.
@@ -184,8 +261,9 @@ export const serve = async (
   options: ToRequestOptions = {}
 ): Promise<void> => {
   let response: Response
+  const request = toRequest(req, res, options)
   try {
-    response = await handler(toRequest(req, res, options))
+    response = await handler(request)
   } catch {
     response = new Response(
       JSON.stringify({
@@ -201,7 +279,10 @@ export const serve = async (
   }
   if (res.headersSent || res.destroyed) {
     await response.body?.cancel().catch(() => undefined)
-    return
+  } else {
+    await writeResponse(response, res)
   }
-  await writeResponse(response, res)
+  // A body left unread (a refusal answered before it was read) is drained, so the
+  // connection can carry the client's next request.
+  if (!req.complete) await request.body?.cancel().catch(() => req.resume())
 }

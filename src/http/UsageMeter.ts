@@ -13,8 +13,8 @@ import { countText } from "../services/TokenEstimator.js"
 export interface UsageMeter {
   /** One SSE `data` payload (a chunk of a streamed response). */
   readonly observeEvent: (data: string) => void
-  /** A whole JSON response body. */
-  readonly observeBody: (text: string) => void
+  /** A whole JSON response body; false when it is not JSON at all. */
+  readonly observeBody: (text: string) => boolean
   /** The usage the upstream reported, when it did. */
   readonly reported: () => Option.Option<Usage>
   /** Tokens of the content delivered so far (message text, tool-call arguments, completions). */
@@ -105,22 +105,23 @@ export const make = (): UsageMeter => {
     }
   }
 
-  const observe = (text: string, part: "delta" | "message") => {
+  const observe = (text: string, part: "delta" | "message"): boolean => {
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
     } catch {
-      return
+      return false
     }
-    if (!isRecord(parsed)) return
+    if (!isRecord(parsed)) return true
     const reported = parseUsage(parsed.usage)
     if (Option.isSome(reported)) usage = reported
     addChoices(parsed.choices, part)
+    return true
   }
 
   return {
     observeEvent: (data) => {
-      if (data !== "[DONE]") observe(data, "delta")
+      if (data !== "[DONE]") void observe(data, "delta")
     },
     observeBody: (text) => observe(text, "message"),
     reported: () => usage,

@@ -2,13 +2,26 @@
  * Decides whether a request may run and records what it cost.
  *
  * `authorize` authenticates the key, checks the model allow-lists, resolves every
- * scope of the request (SPEC 3), estimates the worst-case cost and places one hold on
- * all scopes at once. `settle` replaces the hold with the real cost; `release` gives it
- * back when the upstream call failed.
+ * scope of the request (SPEC 3), estimates the worst-case cost, counts the request on
+ * the rate limits (SPEC 8) and places one hold on all scopes at once. `settle`
+ * replaces the hold with the real cost and corrects the tokens counted; `release`
+ * gives the hold (and the tokens) back when the upstream call failed.
  *
  * @since 0.1.0
  */
-import { Clock, Context, DateTime, Effect, Layer, Metric, Option, type Redacted, Schema } from "effect"
+import {
+  Clock,
+  Context,
+  DateTime,
+  type Duration,
+  Effect,
+  Layer,
+  Metric,
+  Option,
+  type Redacted,
+  Schedule,
+  Schema
+} from "effect"
 import {
   Blocked,
   type BudgetExceeded,
@@ -16,6 +29,7 @@ import {
   InvalidRequest,
   ModelNotAllowed,
   type PriceUnknown,
+  type RateLimited,
   type StoreUnavailable,
   type TeamBudgetError
 } from "../domain/Errors.js"
@@ -26,11 +40,14 @@ import type { ScopeRef } from "../domain/Scope.js"
 import type { SpendStatus } from "../domain/SpendLog.js"
 import * as VirtualKey from "../domain/VirtualKey.js"
 import { EndUserRepo } from "../store/EndUserRepo.js"
+import type { RateLimitStore } from "../store/RateLimitStore.js"
 import { type Headroom, type Hold, type Mode, type Settlement, SpendLedger } from "../store/SpendLedger.js"
 import type { StoreError } from "../store/StoreError.js"
+import { BudgetEvents } from "./BudgetEvents.js"
 import { type AuthError, KeyAuth } from "./KeyAuth.js"
 import { traced } from "./internal/traced.js"
 import * as Metrics from "./Metrics.js"
+import * as RateLimiter from "./RateLimiter.js"
 import { Pricing, type Usage } from "./Pricing.js"
 
 /** @since 0.1.0 */
@@ -60,11 +77,20 @@ export interface Admission {
   readonly startedAt: DateTime.Utc
   /** Admitted without a hold because the store was unreachable and `failOpen` is on. */
   readonly unheld: boolean
+  /** Its place in the rate limits; `None` when no scope has one (or they were skipped by `failOpen`). */
+  readonly rate: Option.Option<RateLimiter.RateTicket>
 }
 
 /** @since 0.1.0 */
 export type AuthorizeError =
-  AuthError | ModelNotAllowed | Blocked | BudgetExceeded | PriceUnknown | InvalidRequest | StoreError
+  | AuthError
+  | ModelNotAllowed
+  | Blocked
+  | RateLimited
+  | BudgetExceeded
+  | PriceUnknown
+  | InvalidRequest
+  | StoreError
 
 /** @since 0.1.0 */
 export type SettleError = HoldClosed | PriceUnknown | InvalidRequest | StoreError
@@ -96,6 +122,13 @@ export interface BudgetPolicyOptions {
   readonly failOpen?: boolean
   /** Output tokens assumed when neither the request nor the model gives a cap. Default 4096. */
   readonly defaultMaxOutputTokens?: number
+  /** Options of the rate limiter that {@link layer} builds. */
+  readonly rateLimiter?: RateLimiter.RateLimiterOptions
+  /**
+   * How long a settlement keeps being tried while the store is unreachable, so a
+   * request that was served is still charged once the store is back. Default 30 seconds.
+   */
+  readonly settleRetryFor?: Duration.DurationInput
 }
 
 /**
@@ -195,9 +228,22 @@ export const make = (options: BudgetPolicyOptions = {}) =>
     const ledger = yield* SpendLedger
     const pricing = yield* Pricing
     const endUsers = yield* EndUserRepo
+    // Budget events, when the deployment has them: told about each settlement, never waited for.
+    const events = yield* Effect.serviceOption(BudgetEvents)
+    const limiter = yield* RateLimiter.RateLimiter
     const mode = options.mode ?? "strict"
     const failOpen = options.failOpen ?? false
     const defaultMaxOutput = options.defaultMaxOutputTokens ?? 4096
+    // The answer was delivered, so its cost is owed: a store outage delays the charge, it
+    // must not drop it. A retry after a commit whose reply was lost finds the hold closed
+    // (HoldClosed) instead of charging twice.
+    const settleRetry = {
+      schedule: Schedule.exponential("50 millis").pipe(
+        Schedule.union(Schedule.spaced("1 second")),
+        Schedule.upTo(options.settleRetryFor ?? "30 seconds")
+      ),
+      while: (error: HoldClosed | StoreError) => error._tag === "StoreUnavailable"
+    }
 
     const noEndUser = Effect.succeed(Option.none<EndUserId>())
     const resolveEndUser = (raw: string | undefined) =>
@@ -237,6 +283,28 @@ export const make = (options: BudgetPolicyOptions = {}) =>
         )
       )
 
+    // With `failOpen`, an unreachable limiter store admits the request uncounted, as the
+    // budget store does.
+    const noRate = Effect.succeed(Option.none<RateLimiter.RateTicket>())
+    const admitRate = (principal: Principal, tokens: number, ticketId: string) =>
+      failOpen && limiter.rulesOf(principal).length > 0
+        ? Effect.catchTag(limiter.admit(principal, tokens, ticketId), "StoreUnavailable", () => noRate)
+        : limiter.admit(principal, tokens, ticketId)
+
+    // The request is over, so a store that cannot take the correction only delays it:
+    // the tokens stay at their estimate and the lease runs out by itself.
+    const finishRate = (
+      rate: Option.Option<RateLimiter.RateTicket>,
+      finish: (ticket: RateLimiter.RateTicket) => Effect.Effect<void, StoreUnavailable>
+    ): Effect.Effect<void> =>
+      Option.isNone(rate)
+        ? Effect.void
+        : Effect.catchAll(finish(rate.value), (error) =>
+            Effect.logWarning("teambudget: completing a rate-limit ticket failed").pipe(
+              Effect.annotateLogs({ ticketId: rate.value.ticketId, error: error.message })
+            )
+          )
+
     const authorize = traced(
       "BudgetPolicy.authorize",
       Effect.fnUntraced(
@@ -259,7 +327,12 @@ export const make = (options: BudgetPolicyOptions = {}) =>
           const { requestId, holdId } = ids
           const scopes = scopesOf(principal, endUser)
           const startedAt = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
-          const { hold, unheld } = yield* placeHold(holdId, scopes, estimate)
+          const rate = yield* admitRate(principal, promptTokens + maxOutput, holdId)
+          // A request the budget refuses never ran: it gives back its rate-limit units.
+          const placing = placeHold(holdId, scopes, estimate)
+          const { hold, unheld } = yield* Option.isNone(rate)
+            ? placing
+            : Effect.onError(placing, () => finishRate(rate, limiter.cancel))
           yield* Metric.increment(Metrics.admissions)
           if (!unheld) yield* Metric.increment(Metrics.holdsOpen)
           const admission: Admission = {
@@ -270,7 +343,8 @@ export const make = (options: BudgetPolicyOptions = {}) =>
             hold,
             estimate,
             startedAt,
-            unheld
+            unheld,
+            rate
           }
           return admission
         },
@@ -283,7 +357,7 @@ export const make = (options: BudgetPolicyOptions = {}) =>
       Effect.fnUntraced(function* (admission: Admission, usage: Usage, status: SpendStatus = "success") {
         const cost = yield* pricing.cost(admission.model, usage)
         const { principal } = admission
-        const settlement = yield* ledger.settle(admission.hold, cost, {
+        const step = ledger.settle(admission.hold, cost, {
           requestId: admission.requestId,
           keyId: principal.key.keyId,
           keyHash: principal.key.hash,
@@ -298,8 +372,15 @@ export const make = (options: BudgetPolicyOptions = {}) =>
           startedAt: admission.startedAt,
           status
         })
+        const settlement = yield* Effect.catchTag(step, "StoreUnavailable", () =>
+          Effect.retry(step, settleRetry)
+        )
         if (!admission.unheld) yield* Metric.incrementBy(Metrics.holdsOpen, -1)
+        yield* finishRate(admission.rate, (ticket) =>
+          limiter.complete(ticket, usage.promptTokens + usage.completionTokens)
+        )
         yield* Metric.incrementBy(Metrics.spendNanos, settlement.cost)
+        if (Option.isSome(events)) yield* events.value.observe(admission, settlement.cost)
         return settlement
       })
     )
@@ -307,9 +388,12 @@ export const make = (options: BudgetPolicyOptions = {}) =>
     const release = traced(
       "BudgetPolicy.release",
       Effect.fnUntraced(function* (admission: Admission) {
-        if (admission.unheld) return
+        // The request still counts; its tokens are given back and its slot freed.
+        const finish = finishRate(admission.rate, (ticket) => limiter.complete(ticket, 0))
+        if (admission.unheld) return yield* finish
         yield* ledger.release(admission.hold)
         yield* Metric.incrementBy(Metrics.holdsOpen, -1)
+        yield* finish
       })
     )
 
@@ -317,11 +401,24 @@ export const make = (options: BudgetPolicyOptions = {}) =>
   })
 
 /**
- * The policy over `KeyAuth`, `SpendLedger`, `Pricing` and `EndUserRepo`.
+ * The policy over `KeyAuth`, `SpendLedger`, `Pricing`, `EndUserRepo` and the store's
+ * `RateLimitStore`, with its own `RateLimiter` over that store. To use another
+ * limiter, provide `Layer.effect(BudgetPolicy, make(options))` with it.
  *
+ * @example
+ * import { Layer } from "effect"
+ * import { BudgetPolicy, KeyAuth } from "teambudget"
+ *
+ * const policy = BudgetPolicy.layer({ mode: "strict", rateLimiter: { leaseTtl: "5 minutes" } }).pipe(
+ *   Layer.provideMerge(KeyAuth.layer())
+ * )
  * @since 0.1.0
  */
 export const layer = (
   options: BudgetPolicyOptions = {}
-): Layer.Layer<BudgetPolicy, never, KeyAuth | SpendLedger | Pricing | EndUserRepo> =>
-  Layer.effect(BudgetPolicy, make(options))
+): Layer.Layer<
+  BudgetPolicy | RateLimiter.RateLimiter,
+  never,
+  KeyAuth | SpendLedger | Pricing | EndUserRepo | RateLimitStore
+> =>
+  Layer.effect(BudgetPolicy, make(options)).pipe(Layer.provideMerge(RateLimiter.layer(options.rateLimiter)))

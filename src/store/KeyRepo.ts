@@ -44,6 +44,11 @@ export interface KeyRepoShape {
   readonly findById: (keyId: KeyId) => Effect.Effect<Option.Option<VirtualKey>, StoreError>
   readonly listByTeam: (teamId: TeamId) => Effect.Effect<ReadonlyArray<VirtualKey>, StoreError>
   readonly listByUser: (userId: UserId) => Effect.Effect<ReadonlyArray<VirtualKey>, StoreError>
+  /** Keys whose expiry is after `after` and at or before `until`, soonest first. */
+  readonly listExpiring: (
+    after: DateTime.Utc,
+    until: DateTime.Utc
+  ) => Effect.Effect<ReadonlyArray<VirtualKey>, StoreError>
   readonly insert: (draft: KeyDraft) => Effect.Effect<VirtualKey, AlreadyExists | StoreError>
   readonly update: (hash: KeyHash, patch: KeyPatch) => Effect.Effect<VirtualKey, NotFound | StoreError>
   /** Deletes all the keys or none. */

@@ -7,9 +7,11 @@
  */
 import type { BudgetRepo } from "./BudgetRepo.js"
 import type { EndUserRepo } from "./EndUserRepo.js"
+import type { EventClaims } from "./EventClaims.js"
 import type { KeyRepo } from "./KeyRepo.js"
 import type { MembershipRepo } from "./MembershipRepo.js"
 import type { OrganizationRepo } from "./OrganizationRepo.js"
+import type { RateLimitStore } from "./RateLimitStore.js"
 import type { SpendLedger } from "./SpendLedger.js"
 import type { SpendLogRepo } from "./SpendLogRepo.js"
 import type { StoreTransaction } from "./StoreTransaction.js"
@@ -28,3 +30,5 @@ export type StoreServices =
   | SpendLogRepo
   | SpendLedger
   | StoreTransaction
+  | RateLimitStore
+  | EventClaims

@@ -300,6 +300,26 @@ export const repoTests = (run: Run): void => {
       )
     )
 
+    it.effect("listExpiring: keys expiring in (after, until], soonest first", () =>
+      run(
+        Effect.gen(function* () {
+          const keys = yield* KeyRepo
+          const hour = 3_600_000
+          yield* makeKey({ alias: "later", expiresInMillis: 3 * hour })
+          yield* makeKey({ alias: "soon", expiresInMillis: hour })
+          yield* makeKey({ alias: "edge", expiresInMillis: 2 * hour })
+          yield* makeKey({ alias: "past", expiresInMillis: -hour })
+          yield* makeKey({ alias: "never" })
+          const now = yield* DateTime.now
+          const expiring = yield* keys.listExpiring(now, DateTime.add(now, { hours: 2 }))
+          expect(expiring.map((key) => Option.getOrNull(key.keyAlias))).toEqual(["soon", "edge"])
+          expect(
+            yield* keys.listExpiring(DateTime.add(now, { hours: 3 }), DateTime.add(now, { days: 9 }))
+          ).toEqual([])
+        })
+      )
+    )
+
     it.effect("update: absent fields stay, none clears, some sets; NotFound never shows the hash", () =>
       run(
         Effect.gen(function* () {

@@ -5,7 +5,11 @@
  * - `x-fake-usage: 7,13`: the prompt and completion tokens it reports;
  * - `x-fake-chunks: 20` and `x-fake-delay-ms: 50`: a longer, slower stream;
  * - `x-fake-no-usage: 1`: never reports usage;
- * - `x-fake-drop: 1`: drops the connection without answering.
+ * - `x-fake-drop: 1`: drops the connection without answering;
+ * - `x-fake-hang: 1`: never answers (until the caller gives up);
+ * - `x-fake-malformed: 1`: answers 200 `application/json` with a body that is not JSON;
+ * - `x-fake-reset-after: N`: sends the headers and N bytes of the JSON body (a stream:
+ *   its first N events), then resets the connection.
  * With `stream: true` it answers SSE, ending with a usage chunk when
  * `stream_options.include_usage` is set; otherwise JSON.
  */
@@ -90,6 +94,14 @@ const handle = async (
     req.socket.destroy()
     return
   }
+  if (header(req, "x-fake-hang") !== undefined) return
+  if (header(req, "x-fake-malformed") !== undefined) {
+    res.writeHead(200, { "content-type": "application/json" })
+    res.end('{"id":"chatcmpl-broken","choices":[{"message":{"content":"half an ans')
+    return
+  }
+  const resetAfter = header(req, "x-fake-reset-after")
+  const cut = resetAfter === undefined ? Number.POSITIVE_INFINITY : Number(resetAfter)
   if (header(req, "x-fake-status") !== undefined) {
     res.writeHead(Number(header(req, "x-fake-status")), { "content-type": "application/json" })
     res.end(
@@ -106,16 +118,20 @@ const handle = async (
 
   if (body.stream !== true) {
     const content = Array.from({ length: chunks }, (_, i) => `word${i}`).join(" ")
+    const answer = JSON.stringify({
+      id,
+      object: req.url?.includes("embeddings") ? "list" : "chat.completion",
+      model,
+      choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+      ...(noUsage ? {} : { usage: usageOf(req, chunks) })
+    })
+    if (cut < answer.length) {
+      res.writeHead(200, { "content-type": "application/json", "content-length": String(answer.length) })
+      res.write(answer.slice(0, cut), () => res.destroy())
+      return
+    }
     res.writeHead(200, { "content-type": "application/json" })
-    res.end(
-      JSON.stringify({
-        id,
-        object: req.url?.includes("embeddings") ? "list" : "chat.completion",
-        model,
-        choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-        ...(noUsage ? {} : { usage: usageOf(req, chunks) })
-      })
-    )
+    res.end(answer)
     return
   }
 
@@ -143,6 +159,11 @@ const handle = async (
   for (let i = 0; i < chunks; i++) {
     if (delay > 0) await sleep(delay)
     if (res.destroyed) return
+    if (i >= cut) {
+      // What was written still goes out; then the connection ends mid-body.
+      res.socket?.destroySoon()
+      return
+    }
     // Events split across writes and CRLF line ends: the guard must cope with both.
     const event = `data: ${chunk(id, model, { content: `word${i} ` }, null, includeUsage)}`
     if (i % 2 === 0) write(`${event}\n\n`)
@@ -162,7 +183,12 @@ const handle = async (
   res.end()
 }
 
-export const start = async (): Promise<FakeUpstream> => {
+export interface StartOptions {
+  /** How long `forward` waits for the whole answer before it gives up with a `TimeoutError`. */
+  readonly forwardTimeoutMs?: number
+}
+
+export const start = async (options: StartOptions = {}): Promise<FakeUpstream> => {
   const received: Array<Received> = []
   const streams: Array<StreamRecord> = []
   const server: Server = createServer((req, res) => {
@@ -180,7 +206,10 @@ export const start = async (): Promise<FakeUpstream> => {
       method: "POST",
       headers,
       body: await request.text(),
-      signal: request.signal
+      signal:
+        options.forwardTimeoutMs === undefined
+          ? request.signal
+          : AbortSignal.any([request.signal, AbortSignal.timeout(options.forwardTimeoutMs)])
     })
   }
   return {

@@ -99,7 +99,12 @@ const listen = async (
   }
 }
 
-export const start = async (framework: Framework): Promise<Harness> => {
+export interface StartOptions {
+  /** How long the host's forwarder waits for the upstream (none: as long as it takes). */
+  readonly upstreamTimeoutMs?: number
+}
+
+export const start = async (framework: Framework, options: StartOptions = {}): Promise<Harness> => {
   const logs: Array<string> = []
   const capture = Logger.replace(
     Logger.defaultLogger,
@@ -114,7 +119,9 @@ export const start = async (framework: Framework): Promise<Harness> => {
   const runtime = ManagedRuntime.make(Layer.merge(services, capture))
   const api = ManagementApi.toWebHandler(runtime, { masterKey: Redacted.make(MASTER_KEY) })
   const guard = LlmGuard.toWebHandler(runtime)
-  const upstream = await FakeUpstream.start()
+  const upstream = await FakeUpstream.start(
+    options.upstreamTimeoutMs === undefined ? {} : { forwardTimeoutMs: options.upstreamTimeoutMs }
+  )
   const server = await listen(framework, api, guard, upstream)
   return {
     url: server.url,

@@ -7,27 +7,15 @@
  * When the server cannot be reached, suites declared with `describePg` are skipped
  * with a printed reason, except on CI (`CI` set), where that is a failure.
  */
-import { connect } from "node:net"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type { SqlClient } from "@effect/sql/SqlClient"
 import { afterAll, beforeAll, describe } from "@effect/vitest"
 import { Effect, Layer, Redacted, type Scope } from "effect"
 import { SqlStore, type StoreServices } from "../../src/index.js"
+import { reachable } from "./reachable.js"
 
 export const PG_HOST = "127.0.0.1"
 export const PG_PORT = 5432
-
-const reachable = (host: string, port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect({ host, port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(1_000, () => done(false))
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-  })
 
 /** Whether the shared PostgreSQL server answers. */
 export const pgAvailable: boolean = await reachable(PG_HOST, PG_PORT)

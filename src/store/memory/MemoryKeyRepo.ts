@@ -63,6 +63,19 @@ export const make = (state: MemoryState): KeyRepoShape => {
       return list((row) => Option.contains(row.userId, userId), now)
     }),
 
+    listExpiring: Effect.fn("KeyRepo.listExpiring")(function* (after: DateTime.Utc, until: DateTime.Utc) {
+      const now = yield* Clock.currentTimeMillis
+      const within = (row: KeyRow) =>
+        Option.isSome(row.expires) &&
+        row.expires.value.epochMillis > after.epochMillis &&
+        row.expires.value.epochMillis <= until.epochMillis
+      return list(within, now).sort(
+        (a, b) =>
+          Option.getOrElse(Option.map(a.expires, DateTime.toEpochMillis), () => 0) -
+          Option.getOrElse(Option.map(b.expires, DateTime.toEpochMillis), () => 0)
+      )
+    }),
+
     insert: Effect.fn("KeyRepo.insert")(function* (draft: KeyDraft) {
       const now = yield* Clock.currentTimeMillis
       if (state.keys.has(draft.hash) || state.keyHashes.has(draft.keyId)) {

@@ -9,9 +9,11 @@
 import { Context, Duration, Effect, Layer } from "effect"
 import { BudgetRepo } from "../BudgetRepo.js"
 import { EndUserRepo } from "../EndUserRepo.js"
+import { EventClaims } from "../EventClaims.js"
 import { KeyRepo } from "../KeyRepo.js"
 import { MembershipRepo } from "../MembershipRepo.js"
 import { OrganizationRepo } from "../OrganizationRepo.js"
+import { RateLimitStore } from "../RateLimitStore.js"
 import { SpendLedger } from "../SpendLedger.js"
 import { SpendLogRepo } from "../SpendLogRepo.js"
 import type { StoreServices } from "../StoreServices.js"
@@ -20,10 +22,12 @@ import { TeamRepo } from "../TeamRepo.js"
 import { UserRepo } from "../UserRepo.js"
 import * as MemoryBudgetRepo from "./MemoryBudgetRepo.js"
 import * as MemoryEndUserRepo from "./MemoryEndUserRepo.js"
+import * as MemoryEventClaims from "./MemoryEventClaims.js"
 import * as MemoryKeyRepo from "./MemoryKeyRepo.js"
 import * as MemoryLedger from "./MemoryLedger.js"
 import * as MemoryMembershipRepo from "./MemoryMembershipRepo.js"
 import * as MemoryOrganizationRepo from "./MemoryOrganizationRepo.js"
+import * as MemoryRateLimits from "./MemoryRateLimits.js"
 import * as MemorySpendLogRepo from "./MemorySpendLogRepo.js"
 import * as MemoryState from "./MemoryState.js"
 import * as MemoryTeamRepo from "./MemoryTeamRepo.js"
@@ -67,7 +71,9 @@ export const layer = (options: MemoryStoreOptions = {}): Layer.Layer<StoreServic
           Context.add(MembershipRepo, MemoryMembershipRepo.make(state)),
           Context.add(BudgetRepo, MemoryBudgetRepo.make(state)),
           Context.add(SpendLogRepo, MemorySpendLogRepo.make(state)),
-          Context.add(SpendLedger, MemoryLedger.make(state))
+          Context.add(SpendLedger, MemoryLedger.make(state)),
+          Context.add(RateLimitStore, MemoryRateLimits.make(MemoryRateLimits.makeState())),
+          Context.add(EventClaims, MemoryEventClaims.make())
         )
       })
     ),

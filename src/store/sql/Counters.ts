@@ -14,11 +14,11 @@
 import { DateTime, Either, Option } from "effect"
 import * as BudgetDuration from "../../domain/BudgetDuration.js"
 import * as BudgetWindow from "../../domain/BudgetWindow.js"
-import { CorruptRecord, type EntityKind } from "../../domain/Errors.js"
+import { BudgetExceeded, CorruptRecord, type EntityKind } from "../../domain/Errors.js"
 import * as Money from "../../domain/Money.js"
 import * as Scope from "../../domain/Scope.js"
 import * as Spend from "../../domain/Spend.js"
-import type { Headroom } from "../SpendLedger.js"
+import type { Headroom, HoldRequest } from "../SpendLedger.js"
 import { IntColumn, MoneyColumn, nullable } from "./Columns.js"
 import { RowReader } from "./RowReader.js"
 import { column } from "./SqlErrors.js"
@@ -187,6 +187,40 @@ export const tightest = (
     }
   }
   return Option.fromNullable(best)
+}
+
+/**
+ * Whether `request` may be held against counters seen as `views` (SPEC 5): a strict
+ * hold must fit under every cap with what is already held, a lenient one only needs
+ * spend below each cap. The refusal names the first binding scope in request order.
+ *
+ * @since 0.1.0
+ */
+export const refusal = (
+  request: HoldRequest,
+  views: ReadonlyMap<string, View>
+): BudgetExceeded | undefined => {
+  const strict = request.mode === "strict"
+  for (const scope of request.scopes) {
+    const counter = views.get(Scope.key(scope))
+    if (counter === undefined || Option.isNone(counter.maxBudget)) continue
+    const maxBudget = counter.maxBudget.value
+    const refused = strict
+      ? counter.spend + counter.held + request.amount > maxBudget
+      : counter.spend >= maxBudget
+    if (refused) {
+      return new BudgetExceeded({
+        scope: scope.kind,
+        id: Scope.displayId(scope),
+        spend: counter.spend,
+        held: counter.held,
+        maxBudget,
+        requested: request.amount,
+        resetAt: counter.resetAt
+      })
+    }
+  }
+  return undefined
 }
 
 /** The counter columns an entity query joins in (all NULL when the scope has no counter). @since 0.1.0 */

@@ -16,6 +16,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { StoreUnavailable } from "../../domain/Errors.js"
 import * as Dialect from "./Dialect.js"
+import * as PgRateLimits from "./PgRateLimits.js"
 
 /** The table where applied migrations are recorded. @since 0.1.0 */
 export const MIGRATIONS_TABLE = "teambudget_migrations"
@@ -140,6 +141,36 @@ const initial = Effect.gen(function* () {
   yield* run(`CREATE INDEX IF NOT EXISTS tb_spend_logs_team ON tb_spend_logs (team_id, started_at)`)
 })
 
+// Budget events: the claim that makes one instance publish each crossing, and the index
+// the key-expiry scan reads.
+const budgetEvents = Effect.gen(function* () {
+  const sql = yield* SqlClient
+  yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS tb_event_claims (
+  event_id TEXT PRIMARY KEY,
+  claimed_at BIGINT NOT NULL,
+  expires_at BIGINT
+)`)
+  yield* sql.unsafe(`CREATE INDEX IF NOT EXISTS tb_event_claims_expires ON tb_event_claims (expires_at)`)
+  yield* sql.unsafe(`CREATE INDEX IF NOT EXISTS tb_keys_expires ON tb_keys (expires)`)
+})
+
+// Rate-limit counters (SPEC 8): one TAT per requests or tokens bucket, one row per
+// parallel lease. A bucket's row is also the lock every step on that bucket takes.
+const rateLimits = Effect.gen(function* () {
+  const sql = yield* SqlClient
+  yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS tb_rate_buckets (
+  bucket TEXT PRIMARY KEY,
+  tat DOUBLE PRECISION NOT NULL
+)`)
+  yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS tb_rate_leases (
+  bucket TEXT NOT NULL,
+  ticket_id TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  PRIMARY KEY (bucket, ticket_id)
+)`)
+  if (Dialect.hasFastPath(sql)) yield* PgRateLimits.install(sql)
+})
+
 /**
  * Every migration, by `<id>_<name>`. Ids only grow: the migrator runs those above
  * the latest one applied.
@@ -147,7 +178,9 @@ const initial = Effect.gen(function* () {
  * @since 0.1.0
  */
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient>> = {
-  "1_initial": initial
+  "1_initial": initial,
+  "2_rate_limits": rateLimits,
+  "3_budget_events": budgetEvents
 }
 
 const migrator = Migrator.make({})

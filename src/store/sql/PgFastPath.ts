@@ -18,9 +18,8 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { DateTime, Effect, Either, Option, Schema } from "effect"
-import { BudgetExceeded } from "../../domain/Errors.js"
+import type { BudgetExceeded } from "../../domain/Errors.js"
 import * as Money from "../../domain/Money.js"
-import * as Scope from "../../domain/Scope.js"
 import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedger.js"
 import { BigIntColumn, FlagColumn, nullable } from "./Columns.js"
 import * as Counters from "./Counters.js"
@@ -138,28 +137,8 @@ export const hold = (
         first["fits"] === false &&
         seen.size === keys.length
       if (!decided) return FALLBACK
-      for (const scope of request.scopes) {
-        const counter = seen.get(Scope.key(scope))
-        if (counter === undefined || Option.isNone(counter.maxBudget)) continue
-        const maxBudget = counter.maxBudget.value
-        const refused = strict
-          ? counter.spend + counter.held + request.amount > maxBudget
-          : counter.spend >= maxBudget
-        if (refused) {
-          return {
-            _tag: "Refused",
-            error: new BudgetExceeded({
-              scope: scope.kind,
-              id: Scope.displayId(scope),
-              spend: counter.spend,
-              held: counter.held,
-              maxBudget,
-              requested: request.amount,
-              resetAt: counter.resetAt
-            })
-          }
-        }
-      }
+      const error = Counters.refusal(request, seen)
+      if (error !== undefined) return { _tag: "Refused", error }
       return FALLBACK
     }),
     // A reused hold id: the portable step decides whether the old hold was closed.

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type { Fragment } from "@effect/sql/Statement"
-import { Clock, Effect, Either, Option, Schema } from "effect"
+import { Clock, type DateTime, Effect, Either, Option, Schema } from "effect"
 import { CorruptRecord, NotFound } from "../../domain/Errors.js"
 import { KeyHash, KeyId, TeamId, UserId } from "../../domain/Ids.js"
 import * as Scope from "../../domain/Scope.js"
@@ -112,10 +112,10 @@ export const make = (context: RepoContext): KeyRepoShape => {
 
   const byHash = (hash: KeyHash, now: number) => readOne(sql`k.hash = ${hash}`, now)
 
-  const list = (where: Fragment, now: number) =>
+  const list = (where: Fragment, now: number, order: Fragment = sql`k.created_at, k.key_id`) =>
     Effect.gen(function* () {
       yield* reclaimDue(context, now)
-      const rows = yield* sql<Row>`${select} WHERE ${where} ORDER BY k.created_at, k.key_id`
+      const rows = yield* sql<Row>`${select} WHERE ${where} ORDER BY ${order}`
       return yield* decodeEach(decodeRow(now))(rows)
     })
 
@@ -148,6 +148,20 @@ export const make = (context: RepoContext): KeyRepoShape => {
     listByUser: Effect.fn("KeyRepo.listByUser")(function* (userId: UserId) {
       const now = yield* Clock.currentTimeMillis
       return yield* guard("key.list", timeout)(list(sql`k.user_id = ${userId}`, now))
+    }),
+
+    listExpiring: Effect.fn("KeyRepo.listExpiring")(function* (after: DateTime.Utc, until: DateTime.Utc) {
+      const now = yield* Clock.currentTimeMillis
+      return yield* guard(
+        "key.list",
+        timeout
+      )(
+        list(
+          sql`k.expires > ${after.epochMillis} AND k.expires <= ${until.epochMillis}`,
+          now,
+          sql`k.expires, k.key_id`
+        )
+      )
     }),
 
     insert: Effect.fn("KeyRepo.insert")(function* (draft: KeyDraft) {

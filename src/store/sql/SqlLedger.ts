@@ -3,7 +3,10 @@
  * counters of its scopes, locked in key order, with the window reset, the check and
  * the writes inside it; the spend log row of a settlement is written in the same
  * transaction as the counters it moved. On PostgreSQL the common case runs as one
- * statement instead (`PgFastPath.ts`) and falls back to the transaction here.
+ * statement instead (`PgFastPath.ts`) and falls back to the transaction here. Holds
+ * and settles that wait at the same moment share one transaction and one commit
+ * (`GroupCommit.ts`, `LedgerBatch.ts`), each decided in arrival order exactly as it
+ * would be alone; a lone step takes the path above in its caller's fiber.
  *
  * Semantics are those of the memory store: limits are read from the store inside the
  * step (the counters carry a copy kept in step by entity writes), expired holds are
@@ -14,8 +17,20 @@
  */
 import { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, DateTime, type Duration, Effect, Either, Option } from "effect"
-import { BudgetExceeded, type CorruptRecord, HoldClosed, StoreUnavailable } from "../../domain/Errors.js"
+import {
+  Cause,
+  Clock,
+  DateTime,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  FiberId,
+  Metric,
+  Option
+} from "effect"
+import { type BudgetExceeded, type CorruptRecord, HoldClosed, StoreUnavailable } from "../../domain/Errors.js"
 import * as Money from "../../domain/Money.js"
 import * as Scope from "../../domain/Scope.js"
 import * as Spend from "../../domain/Spend.js"
@@ -23,16 +38,66 @@ import type { Hold, HoldRequest, Settlement, SpendLedgerShape, SpendLogDraft } f
 import * as CounterStatements from "./CounterStatements.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
+import * as GroupCommit from "./GroupCommit.js"
 import * as Holds from "./Holds.js"
+import * as LedgerBatch from "./LedgerBatch.js"
 import * as PgFastPath from "./PgFastPath.js"
-import { guard, retryConflicts } from "./SqlErrors.js"
+import { traced } from "../../services/internal/traced.js"
+import { guard, realClock, retryConflicts } from "./SqlErrors.js"
 
 /** @since 0.1.0 */
 export interface LedgerOptions {
   readonly holdTtlMillis: number
   /** None for an in-process database. */
   readonly timeout: Option.Option<Duration.Duration>
+  /** Gather holds and settles that wait at the same moment into one transaction. Default `true`. */
+  readonly groupCommit?: boolean
 }
+
+type HoldFailure = BudgetExceeded | SqlError | CorruptRecord | StoreUnavailable
+type SettleFailure = HoldClosed | SqlError | CorruptRecord | StoreUnavailable
+
+interface HoldEntry extends GroupCommit.Pending {
+  readonly _tag: "Hold"
+  readonly step: LedgerBatch.HoldStep
+  readonly resume: (effect: Effect.Effect<Hold, HoldFailure>) => void
+}
+
+interface SettleEntry extends GroupCommit.Pending {
+  readonly _tag: "Settle"
+  readonly step: LedgerBatch.SettleStep
+  readonly resume: (effect: Effect.Effect<Settlement, SettleFailure>) => void
+}
+
+type Entry = HoldEntry | SettleEntry
+
+/** The most steps one transaction takes (well under either database's limit on parameters). */
+const MAX_BATCH = 256
+
+const CLOSING = new StoreUnavailable({ operation: "ledger: the store is closing" })
+
+/** The longest a batch slot waits for a step that runs alone in its caller's fiber. */
+const SLOT_WAIT = Duration.seconds(1)
+
+/**
+ * Ledger transactions that served two steps or more at once.
+ *
+ * @since 0.1.0
+ */
+export const groupCommits = Metric.counter("teambudget_sql_group_commits_total", {
+  description: "Ledger transactions that served two or more waiting holds and settles at once",
+  incremental: true
+})
+
+/**
+ * Holds and settles decided inside such a shared transaction.
+ *
+ * @since 0.1.0
+ */
+export const groupCommitSteps = Metric.counter("teambudget_sql_group_commit_steps_total", {
+  description: "Holds and settles decided inside a shared ledger transaction",
+  incremental: true
+})
 
 /**
  * Why a step's transaction ended without doing anything: counters are missing (make
@@ -113,33 +178,13 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       const counters = locked.right
       const rolled = new Map<string, Counters.Rolled>()
       for (const [key, counter] of counters) rolled.set(key, Counters.roll(counter, now))
-      const strict = request.mode === "strict"
-      const held = strict ? request.amount : Money.zero
-      let refusal: BudgetExceeded | undefined
-      for (const scope of request.scopes) {
-        const entry = rolled.get(Scope.key(scope))
-        if (entry === undefined || Option.isNone(entry.counter.maxBudget)) continue
-        const spend = Counters.current(entry.counter, entry.window)
-        const maxBudget = entry.counter.maxBudget.value
-        const refused = strict ? spend + entry.counter.held + request.amount > maxBudget : spend >= maxBudget
-        if (refused) {
-          refusal = new BudgetExceeded({
-            scope: scope.kind,
-            id: Scope.displayId(scope),
-            spend,
-            held: entry.counter.held,
-            maxBudget,
-            requested: request.amount,
-            resetAt: Counters.resetAt(entry.window)
-          })
-          break
-        }
-      }
+      const held = request.mode === "strict" ? request.amount : Money.zero
       const seen = new Map<string, Counters.View>()
       for (const [key, entry] of rolled) {
         if (entry.changed) yield* CounterStatements.write(sql, entry.counter)
         seen.set(key, Counters.view(entry.counter, entry.window))
       }
+      const refusal = Counters.refusal(request, seen)
       if (refusal === undefined && held !== Money.zero) yield* CounterStatements.addHeld(sql, keys, held)
       if (refusal !== undefined) return Either.right(Either.left(refusal))
       const expiresAt = now + holdTtlMillis
@@ -223,9 +268,8 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       return Either.right(Either.right(settlement))
     })
 
-  const settle = (hold: Hold, cost: Money.Money, log: SpendLogDraft) =>
+  const settleAt = (hold: Hold, cost: Money.Money, log: SpendLogDraft, now: number) =>
     Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
       if (fast) {
         const keys = [...distinct(hold.scopes).keys()]
         const done = yield* retryConflicts(PgFastPath.settle(sql, hold, keys, cost, log, now))
@@ -239,9 +283,8 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       return yield* Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed })
     })
 
-  const hold = (request: HoldRequest) =>
+  const holdAt = (request: HoldRequest, now: number) =>
     Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
       const refs = distinct(request.scopes)
       if (fast) {
         // Missing counters and expired holds are put right outside the step, which then
@@ -261,6 +304,140 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       const result = yield* withCounters(refs, now, holdStep(request, refs, now))
       return yield* Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed })
     })
+
+  const timeout = options.timeout
+  const stepGuard = guard("ledger", timeout)
+
+  /** Answers a step from its batch; a step handed back runs alone, in its caller's fiber. */
+  const answer = (entry: Entry, verdict: LedgerBatch.Verdict): void => {
+    if (entry._tag === "Hold") {
+      const { now, request } = entry.step
+      entry.resume(
+        verdict._tag === "Held"
+          ? Effect.succeed(verdict.hold)
+          : verdict._tag === "Refused"
+            ? Effect.fail(verdict.error)
+            : holdAt(request, now)
+      )
+    } else {
+      const { cost, hold, log, now } = entry.step
+      entry.resume(
+        verdict._tag === "Settled" ? Effect.succeed(verdict.settlement) : settleAt(hold, cost, log, now)
+      )
+    }
+  }
+
+  const failAll = (entries: ReadonlyArray<Entry>, cause: Cause.Cause<StoreUnavailable>) => {
+    for (const entry of entries) {
+      if (entry._tag === "Hold") entry.resume(Effect.failCause(cause))
+      else entry.resume(Effect.failCause(cause))
+    }
+  }
+
+  /**
+   * A step with nobody waiting beside it takes the usual path (one round trip on
+   * PostgreSQL), in its caller's fiber; its batch slot stays taken until it is done, so
+   * the steps queuing meanwhile still gather into the next batch.
+   */
+  const alone = (entry: Entry): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      // Once answered, the caller runs on; until then it may still be interrupted, and answers no more.
+      if (entry.cancelled) return Effect.void
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      const free = Effect.sync(() => Deferred.unsafeDone(done, Exit.void))
+      if (entry._tag === "Hold") {
+        const { now, request } = entry.step
+        entry.resume(Effect.ensuring(holdAt(request, now), free))
+      } else {
+        const { cost, hold, log, now } = entry.step
+        entry.resume(Effect.ensuring(settleAt(hold, cost, log, now), free))
+      }
+      // A caller interrupted just as it was answered never frees the slot: stop waiting in time.
+      return Effect.raceFirst(Deferred.await(done), realClock.sleep(SLOT_WAIT))
+    })
+
+  const runBatch = (entries: ReadonlyArray<Entry>): Effect.Effect<void> => {
+    const only = entries.length === 1 ? entries[0] : undefined
+    if (only !== undefined) return alone(only)
+    const steps = entries.map((entry) => entry.step)
+    return Effect.exit(stepGuard(retryConflicts(LedgerBatch.run(sql, holdTtlMillis, steps)))).pipe(
+      Effect.flatMap((exit) => {
+        if (Exit.isFailure(exit)) return Effect.sync(() => failAll(entries, exit.cause))
+        let decided = 0
+        exit.value.forEach((verdict, i) => {
+          const entry = entries[i]
+          if (entry === undefined) return
+          if (verdict._tag !== "Fallback") decided++
+          answer(entry, verdict)
+        })
+        return Effect.zipRight(Metric.increment(groupCommits), Metric.incrementBy(groupCommitSteps, decided))
+      })
+    )
+  }
+
+  const offer =
+    (options.groupCommit ?? true)
+      ? Option.some(
+          yield* GroupCommit.make<Entry>({
+            run: runBatch,
+            maxBatch: MAX_BATCH,
+            // On PostgreSQL the next batch is sent while the one before waits for its commit.
+            concurrency: rowLocks ? 2 : 1,
+            abandon: (entries) => failAll(entries, Cause.fail(CLOSING))
+          })
+        )
+      : Option.none()
+
+  /** Queues a step for the next batch and waits for its answer (or runs it at once without group commit). */
+  const submit = <A, E>(
+    build: (answer: (effect: Effect.Effect<A, E>) => void) => Entry,
+    direct: () => Effect.Effect<A, E>
+  ): Effect.Effect<A, E> =>
+    Option.match(offer, {
+      onNone: direct,
+      onSome: (offer) =>
+        Effect.async<A, E>((resume) => {
+          const entry = build((effect) => {
+            if (entry.cancelled) return
+            entry.cancelled = true
+            resume(effect)
+          })
+          offer(entry)
+          return Effect.sync(() => {
+            entry.cancelled = true
+          })
+        })
+    })
+
+  const hold = (request: HoldRequest): Effect.Effect<Hold, HoldFailure> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      submit<Hold, HoldFailure>(
+        (resume) => ({
+          _tag: "Hold",
+          cancelled: false,
+          step: { _tag: "Hold", request, keys: [...distinct(request.scopes).keys()], now },
+          resume
+        }),
+        () => holdAt(request, now)
+      )
+    )
+
+  const settle = (
+    hold: Hold,
+    cost: Money.Money,
+    log: SpendLogDraft
+  ): Effect.Effect<Settlement, SettleFailure> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      submit<Settlement, SettleFailure>(
+        (resume) => ({
+          _tag: "Settle",
+          cancelled: false,
+          step: { _tag: "Settle", hold, keys: [...distinct(hold.scopes).keys()], cost, log, now },
+          resume
+        }),
+        () => settleAt(hold, cost, log, now)
+      )
+    )
 
   const release = (hold: Hold) =>
     Effect.gen(function* () {
@@ -297,14 +474,13 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       )
     })
 
-  const timeout = options.timeout
+  const guardHold = guard("hold", timeout)
+  const guardSettle = guard("settle", timeout)
   const ledger: SpendLedgerShape = {
-    hold: Effect.fn("SpendLedger.hold")(function* (request: HoldRequest) {
-      return yield* guard("hold", timeout)(hold(request))
-    }),
-    settle: Effect.fn("SpendLedger.settle")(function* (hold: Hold, cost: Money.Money, log: SpendLogDraft) {
-      return yield* guard("settle", timeout)(settle(hold, cost, log))
-    }),
+    hold: traced("SpendLedger.hold", (request: HoldRequest) => guardHold(hold(request))),
+    settle: traced("SpendLedger.settle", (hold: Hold, cost: Money.Money, log: SpendLogDraft) =>
+      guardSettle(settle(hold, cost, log))
+    ),
     release: Effect.fn("SpendLedger.release")(function* (hold: Hold) {
       return yield* guard("release", timeout)(release(hold))
     }),

@@ -25,10 +25,12 @@ import { StoreUnavailable } from "../../domain/Errors.js"
 import { Invalidation, layerLocal } from "../../services/Invalidation.js"
 import { BudgetRepo } from "../BudgetRepo.js"
 import { EndUserRepo } from "../EndUserRepo.js"
+import { EventClaims } from "../EventClaims.js"
 import { KeyRepo } from "../KeyRepo.js"
 import { MembershipRepo } from "../MembershipRepo.js"
 import * as MemoryStore from "../memory/MemoryStore.js"
 import { OrganizationRepo } from "../OrganizationRepo.js"
+import { RateLimitStore } from "../RateLimitStore.js"
 import { SpendLedger } from "../SpendLedger.js"
 import { SpendLogRepo } from "../SpendLogRepo.js"
 import type { StoreServices } from "../StoreServices.js"
@@ -41,11 +43,13 @@ import * as Migrations from "./Migrations.js"
 import * as PgInvalidation from "./PgInvalidation.js"
 import * as SqlBudgetRepo from "./SqlBudgetRepo.js"
 import * as SqlEndUserRepo from "./SqlEndUserRepo.js"
+import * as SqlEventClaims from "./SqlEventClaims.js"
 import { DEFAULT_TIMEOUT, guard, realClock, unavailable } from "./SqlErrors.js"
 import * as SqlKeyRepo from "./SqlKeyRepo.js"
 import * as SqlLedger from "./SqlLedger.js"
 import * as SqlMembershipRepo from "./SqlMembershipRepo.js"
 import * as SqlOrganizationRepo from "./SqlOrganizationRepo.js"
+import * as SqlRateLimits from "./SqlRateLimits.js"
 import * as SqlSpendLogRepo from "./SqlSpendLogRepo.js"
 import type { RepoContext } from "./SqlSupport.js"
 import * as SqlTeamRepo from "./SqlTeamRepo.js"
@@ -62,6 +66,11 @@ export interface SqlStoreOptions {
   readonly timeout?: Duration.DurationInput
   /** How often closed holds older than a few TTLs are deleted. Default 5 minutes. */
   readonly pruneEvery?: Duration.DurationInput
+  /**
+   * Let holds and settles that wait at the same moment share one transaction (group
+   * commit), so one durable commit serves many requests. Default `true`.
+   */
+  readonly groupCommit?: boolean
 }
 
 /** The migrations, for running them apart from a store layer (`teambudget migrate`). @since 0.1.0 */
@@ -101,7 +110,11 @@ export const layer = (
       yield* guard("connect", timeout)(Dialect.prepareConnection(sql))
       if (options.migrate ?? true) yield* Effect.provideService(Migrations.migrate, SqlClient, sql)
       const context: RepoContext = { sql, timeout, holdTtlMillis }
-      const ledger = yield* Effect.provideService(SqlLedger.make({ holdTtlMillis, timeout }), SqlClient, sql)
+      const ledger = yield* Effect.provideService(
+        SqlLedger.make({ holdTtlMillis, timeout, groupCommit: options.groupCommit ?? true }),
+        SqlClient,
+        sql
+      )
 
       // Physical clean-up only: closed holds this old already read as forgotten. It waits in
       // real time, so a test that moves the ambient clock by years does not run it a million times.
@@ -112,6 +125,12 @@ export const layer = (
           const cutoff = (yield* Clock.currentTimeMillis) - Holds.CLOSED_HOLD_TTLS * holdTtlMillis
           yield* sql`DELETE FROM tb_holds WHERE state <> 'open' AND closed_at < ${cutoff}`.pipe(
             Effect.catchAllCause((cause) => Effect.logDebug("Pruning closed holds failed", cause))
+          )
+          // Expired parallel leases count for nothing already; a bucket nobody uses again keeps them.
+          yield* sql`DELETE FROM tb_rate_leases WHERE expires_at <= ${yield* Clock.currentTimeMillis}`.pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.logDebug("Pruning expired rate-limit leases failed", cause)
+            )
           )
         }
       }).pipe(Effect.forkScoped)
@@ -125,7 +144,9 @@ export const layer = (
         Context.add(BudgetRepo, SqlBudgetRepo.make(context)),
         Context.add(SpendLogRepo, SqlSpendLogRepo.make(context)),
         Context.add(SpendLedger, ledger),
-        Context.add(StoreTransaction, SqlTransaction.make(sql, timeout))
+        Context.add(RateLimitStore, SqlRateLimits.make(context)),
+        Context.add(StoreTransaction, SqlTransaction.make(sql, timeout)),
+        Context.add(EventClaims, SqlEventClaims.make(context))
       )
     })
   )

@@ -1,0 +1,116 @@
+/**
+ * Child processes and PostgreSQL set-up for the benchmarks that run the proxy as
+ * users do: the fake provider and `examples/proxy/main.ts` in processes of their
+ * own, a fresh database per run on the local server.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Effect, Redacted } from "effect"
+import { reachable } from "../test/support/reachable.js"
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url))
+export const PG = "postgres://postgres@127.0.0.1:5432"
+
+export interface Started {
+  readonly child: ChildProcess
+  readonly match: RegExpExecArray
+}
+
+/** A child process, ready once a stdout line matches; its output keeps being drained. */
+export const startChild = (
+  args: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv,
+  ready: RegExp
+): Promise<Started> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    child.once("error", reject)
+    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}`)))
+    if (child.stdout === null) return reject(new Error("no stdout"))
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const match = ready.exec(line)
+      if (match !== null) resolve({ child, match })
+    })
+  })
+
+/** SIGTERM, and resolves once the process has exited. */
+export const stop = (child: ChildProcess): Promise<void> =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.removeAllListeners("exit")
+    child.once("exit", () => resolve())
+    child.kill("SIGTERM")
+  })
+
+/** A JSON POST with a bearer token; the parsed object, or an error naming the status. */
+export const post = async (url: string, token: string, body: unknown): Promise<Record<string, unknown>> => {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body)
+  })
+  const json: unknown = await response.json()
+  if (!response.ok || typeof json !== "object" || json === null) throw new Error(`${url}: ${response.status}`)
+  return Object.fromEntries(Object.entries(json))
+}
+
+/** Whether the local PostgreSQL server answers. */
+export const pgReachable = (): Promise<boolean> => reachable("127.0.0.1", 5432)
+
+/**
+ * A proxy `config.yaml` in `dir` serving one priced model, `bench-model`, from the
+ * provider at `upstreamUrl`, on the store at `databaseUrl`; returns its path.
+ */
+export const writeProxyConfig = (
+  dir: string,
+  name: string,
+  options: { readonly upstreamUrl: string; readonly databaseUrl: string; readonly masterKey: string }
+): string => {
+  const path = join(dir, `${name}.yaml`)
+  writeFileSync(
+    path,
+    [
+      "model_list:",
+      "  - model_name: bench-model",
+      "    litellm_params:",
+      "      model: openai/bench-upstream",
+      `      api_base: ${JSON.stringify(`${options.upstreamUrl}/v1`)}`,
+      "      input_cost_per_token: 0.000001",
+      "      output_cost_per_token: 0.000002",
+      "general_settings:",
+      `  master_key: ${JSON.stringify(options.masterKey)}`,
+      // Quoted: `memory:` alone would read as a YAML mapping.
+      `  database_url: ${JSON.stringify(options.databaseUrl)}`,
+      ""
+    ].join("\n")
+  )
+  return path
+}
+
+const onPg = <A>(f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.flatMap(PgClient.PgClient, f).pipe(
+        Effect.provide(PgClient.layer({ url: Redacted.make(`${PG}/postgres`), maxConnections: 1 }))
+      )
+    )
+  )
+
+/** Runs `use` with the URL of a fresh database on the local server, dropped afterwards. */
+export const withFreshDatabase = async <A>(use: (url: string) => Promise<A>): Promise<A> => {
+  const database = `tb_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`
+  await onPg((sql) => sql`CREATE DATABASE ${sql(database)}`)
+  try {
+    return await use(`${PG}/${database}`)
+  } finally {
+    await onPg((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)
+  }
+}
