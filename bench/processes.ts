@@ -15,6 +15,19 @@ import { reachable } from "../test/support/reachable.js"
 export const ROOT = fileURLToPath(new URL("..", import.meta.url))
 export const PG = "postgres://postgres@127.0.0.1:5432"
 
+/** The master key of every proxy a benchmark starts. */
+export const MASTER_KEY = "sk-bench-master-key"
+
+/** The connections the proxy benchmarks load with, in all. */
+export const CONNECTIONS = 64
+
+/** The chat completion every proxy benchmark sends. */
+export const BODY = JSON.stringify({
+  model: "bench-model",
+  max_tokens: 100,
+  messages: [{ role: "user", content: "Write one sentence about a fox." }]
+})
+
 export interface Started {
   readonly child: ChildProcess
   readonly match: RegExpExecArray
@@ -40,6 +53,14 @@ export const startChild = (
       if (match !== null) resolve({ child, match })
     })
   })
+
+/** The proxy example on the config at `configPath` and a free port; `match[1]` is its URL. */
+export const startProxy = (configPath: string): Promise<Started> =>
+  startChild(
+    ["examples/proxy/main.ts", "--config", configPath],
+    { PORT: "0" },
+    /listening on (http:\/\/\S+)$/
+  )
 
 /** SIGTERM, and resolves once the process has exited. */
 export const stop = (child: ChildProcess): Promise<void> =>

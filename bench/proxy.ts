@@ -15,18 +15,20 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import autocannon from "autocannon"
 import {
+  BODY,
+  CONNECTIONS,
+  MASTER_KEY,
   pgReachable,
   post,
   type Started,
   startChild,
+  startProxy,
   stop,
   withFreshDatabase,
   writeProxyConfig
 } from "./processes.js"
 import { fmt } from "./stats.js"
 
-const MASTER_KEY = "sk-bench-master-key"
-const CONNECTIONS = 64
 const ROUNDS = 3
 const ROUND_SECONDS = 4
 
@@ -36,12 +38,6 @@ interface Figures {
   readonly p99: number
   readonly errors: number
 }
-
-const BODY = JSON.stringify({
-  model: "bench-model",
-  max_tokens: 100,
-  messages: [{ role: "user", content: "Write one sentence about a fox." }]
-})
 
 const load = async (url: string, key: string, seconds: number, connections: number): Promise<Figures> => {
   const result = await autocannon({
@@ -95,11 +91,7 @@ const measure = async (
   })
   let proxy: Started | undefined
   try {
-    proxy = await startChild(
-      ["examples/proxy/main.ts", "--config", configPath],
-      { PORT: "0" },
-      /listening on (http:\/\/\S+)$/
-    )
+    proxy = await startProxy(configPath)
     const proxyUrl = proxy.match[1] ?? ""
     await post(`${proxyUrl}/team/new`, MASTER_KEY, {
       team_id: "bench",

@@ -14,30 +14,15 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import autocannon from "autocannon"
-import {
-  pgReachable,
-  post,
-  type Started,
-  startChild,
-  stop,
-  withFreshDatabase,
-  writeProxyConfig
-} from "./processes.js"
+import * as Processes from "./processes.js"
 import { fmt } from "./stats.js"
 
-const MASTER_KEY = "sk-bench-master-key"
-const CONNECTIONS = 64
+const { BODY, CONNECTIONS, MASTER_KEY, post } = Processes
 const WARMUP_SECONDS = 2
 const ROUNDS = 3
 const SECONDS = 4
 const INSTANCES = [1, 2, 3]
 const TEAMS = [1, 10, 100, 1_000]
-
-const BODY = JSON.stringify({
-  model: "bench-model",
-  max_tokens: 100,
-  messages: [{ role: "user", content: "Write one sentence about a fox." }]
-})
 
 interface Figures {
   readonly rps: number
@@ -93,21 +78,17 @@ const withProxies = async <A>(
   use: (urls: ReadonlyArray<string>) => Promise<A>
 ): Promise<A> => {
   const started = await Promise.allSettled(
-    Array.from({ length: count }, () =>
-      startChild(
-        ["examples/proxy/main.ts", "--config", configPath],
-        { PORT: "0" },
-        /listening on (http:\/\/\S+)$/
-      )
-    )
+    Array.from({ length: count }, () => Processes.startProxy(configPath))
   )
-  const proxies = started.flatMap((s): Array<Started> => (s.status === "fulfilled" ? [s.value] : []))
+  const proxies = started.flatMap((s): Array<Processes.Started> =>
+    s.status === "fulfilled" ? [s.value] : []
+  )
   try {
     const failed = started.find((s) => s.status === "rejected")
     if (failed !== undefined) throw failed.reason
     return await use(proxies.map((proxy) => proxy.match[1] ?? ""))
   } finally {
-    await Promise.all(proxies.map((proxy) => stop(proxy.child)))
+    await Promise.all(proxies.map((proxy) => Processes.stop(proxy.child)))
   }
 }
 
@@ -151,10 +132,10 @@ const mean = (figures: ReadonlyArray<Figures>): Figures => ({
  * alternate round after round, so the machine's drift hits them all alike.
  */
 const measure = (dir: string, upstreamUrl: string) =>
-  withFreshDatabase((databaseUrl) =>
+  Processes.withFreshDatabase((databaseUrl) =>
     withProxies(
       Math.max(...INSTANCES),
-      writeProxyConfig(dir, "scaling", { upstreamUrl, databaseUrl, masterKey: MASTER_KEY }),
+      Processes.writeProxyConfig(dir, "scaling", { upstreamUrl, databaseUrl, masterKey: MASTER_KEY }),
       async (urls) => {
         const first = urls[0] ?? ""
         await post(`${first}/team/new`, MASTER_KEY, {
@@ -198,18 +179,22 @@ const measure = (dir: string, upstreamUrl: string) =>
   )
 
 export const run = async (): Promise<string> => {
-  if (!(await pgReachable())) {
+  if (!(await Processes.pgReachable())) {
     return "### Scaling on PostgreSQL\n\nPostgreSQL was not reachable at 127.0.0.1:5432: no figures.\n"
   }
   const dir = mkdtempSync(join(tmpdir(), "tb-bench-scaling-"))
-  const upstream = await startChild(["bench/proxyUpstream.ts"], { LATENCY_MS: "0" }, /^READY (\d+)$/)
+  const upstream = await Processes.startChild(
+    ["bench/proxyUpstream.ts"],
+    { LATENCY_MS: "0" },
+    /^READY (\d+)$/
+  )
   const upstreamUrl = `http://127.0.0.1:${upstream.match[1]}`
   const load = loadavg()
   let rows: ReadonlyArray<{ readonly label: string; readonly figures: Figures }> = []
   try {
     rows = await measure(dir, upstreamUrl)
   } finally {
-    await stop(upstream.child)
+    await Processes.stop(upstream.child)
     rmSync(dir, { recursive: true, force: true })
   }
   const base = rows[0]?.figures.rps ?? Number.NaN

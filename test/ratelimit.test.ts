@@ -196,7 +196,16 @@ describe("RateLimiter", () => {
       expect(Option.map(second.rate, (ticket) => ticket.remaining)).toEqual(Option.some([0, 2000]))
       yield* policy.release(second)
       const third = yield* Effect.flip(policy.authorize(big))
-      expect(third).toMatchObject({ _tag: "RateLimited", limitType: "requests", scope: "key" })
+      // Both kinds' headers: the released requests' tokens are all back.
+      expect(third).toMatchObject({
+        _tag: "RateLimited",
+        limitType: "requests",
+        scope: "key",
+        limitRequests: 2,
+        remainingRequests: 0,
+        limitTokens: 4000,
+        remainingTokens: 4000
+      })
     }).pipe(Effect.provide(makeServices()))
   )
 
@@ -320,8 +329,30 @@ describe("RateLimiter", () => {
 
   it.effect("rpm 0 lets nothing through and touches no counter", () =>
     Effect.gen(function* () {
-      const key = yield* makeKey({ limits: rateLimits({ rpm: 0 }) })
-      expect((yield* refusal(key)).limit).toBe(0)
+      const key = yield* makeKey({ limits: rateLimits({ rpm: 0, tpm: 1000 }) })
+      const refused = yield* refusal(key)
+      expect(refused.limit).toBe(0)
+      // The counters were not asked: of the tokens only the limit is known.
+      expect(refused).toMatchObject({ limitRequests: 0, remainingRequests: 0, limitTokens: 1000 })
+      expect(refused.remainingTokens).toBeUndefined()
+    }).pipe(Effect.provide(makeServices()))
+  )
+
+  it.effect("a refusal shows, per kind, the rule with the least left over every scope", () =>
+    Effect.gen(function* () {
+      yield* makeTeam("narrow", rateLimits({ rpm: 2, tpm: 3000 }))
+      const key = yield* makeKey({ team: "narrow", limits: rateLimits({ rpm: 5, tpm: 1000 }) })
+      yield* authorize(key, 100, 300)
+      yield* authorize(key, 100, 300)
+      // The key's tokens refuse (400 wanted, 200 left); the team has no request left.
+      expect(yield* refusal(key, 100, 300)).toMatchObject({
+        scope: "key",
+        limitType: "tokens",
+        limitRequests: 2,
+        remainingRequests: 0,
+        limitTokens: 1000,
+        remainingTokens: 200
+      })
     }).pipe(Effect.provide(makeServices()))
   )
 })

@@ -7,7 +7,20 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Either, Exit, Layer, Metric, Option, Redacted, Tracer } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Redacted,
+  Tracer
+} from "effect"
 import {
   type Ids,
   Invalidation,
@@ -224,6 +237,57 @@ describePg("PostgreSQL store", () => {
           const logs = yield* Effect.flatMap(SpendLogRepo, (repo) => repo.query({ limit: 10_000 }))
           const logged = logs.reduce((sum, row) => Money.add(sum, row.cost), Money.zero)
           expect((yield* spendOf(world.team)).total).toBe(logged)
+        }).pipe(Effect.provide(store))
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "steps stuck behind a locked counter, alone or queued for a batch, fail with StoreUnavailable at their timeout",
+    () =>
+      Effect.gen(function* () {
+        const schema = yield* schemaIn(database.name)
+        const url = Redacted.make(pgUrl(database.name, schema))
+        const store = yield* Layer.build(
+          SqlStore.layer({ timeout: "300 millis" }).pipe(
+            Layer.provide(SqlStore.pgClient({ url, maxConnections: 4 }))
+          )
+        )
+        yield* Effect.gen(function* () {
+          const world = yield* makeWorld({ team: limits({ maxBudget: 100 }) })
+          yield* settle(world, yield* hold(world.scopes, usd(1)), usd(1))
+          // Another connection locks the team's counter and keeps it until told to let go.
+          const locked = yield* Deferred.make<void>()
+          const letGo = yield* Deferred.make<void>()
+          const locker = yield* SqlClient.SqlClient.pipe(
+            Effect.flatMap((sql) =>
+              sql.withTransaction(
+                Effect.zipRight(
+                  sql`SELECT total FROM tb_counters WHERE scope_key = 'team:eng' FOR UPDATE`,
+                  Effect.zipRight(Deferred.succeed(locked, undefined), Deferred.await(letGo))
+                )
+              )
+            ),
+            Effect.provide(SqlStore.pgClient({ url, maxConnections: 1 })),
+            Effect.fork
+          )
+          yield* Deferred.await(locked)
+          const errors = yield* Effect.all(
+            Array.from({ length: 6 }, () =>
+              failure(
+                Effect.flatMap(SpendLedger, (l) => l.hold(holdRequest(world.scopes, usd(1)))),
+                "StoreUnavailable"
+              )
+            ),
+            { concurrency: "unbounded" }
+          )
+          for (const error of errors) expect(error.operation).toMatch(/timed out/)
+          yield* Deferred.succeed(letGo, undefined)
+          yield* Fiber.join(locker)
+          // Once the lock is gone the store answers again.
+          yield* settle(world, yield* hold(world.scopes, usd(2)), usd(2))
+          const team = yield* spendOf(world.team)
+          expect(team.total >= usd(3)).toBe(true)
         }).pipe(Effect.provide(store))
       }),
     30_000

@@ -3,9 +3,10 @@
  * environment. Values written `os.environ/NAME` are read from the environment, so
  * secrets stay out of the file.
  *
- * Precedence: a value in the file wins; otherwise `MASTER_KEY`, `DATABASE_URL` and
- * `PORT` from the environment; otherwise the offline defaults (embedded store under
- * `./.teambudget/`, the built-in mock model, a generated master key).
+ * Precedence: a value in the file wins; otherwise `MASTER_KEY`, `DATABASE_URL`,
+ * `REDIS_URL` and `PORT` from the environment; otherwise the offline defaults (embedded
+ * store under `./.teambudget/`, rate-limit counters in it too, the built-in mock model, a
+ * generated master key).
  */
 import { readFile } from "node:fs/promises"
 import { Effect, Option, ParseResult, Redacted, Schema } from "effect"
@@ -53,6 +54,11 @@ export interface ProxyConfig {
   readonly masterKey: Option.Option<Redacted.Redacted<string>>
   /** Kept redacted: a PostgreSQL URL may carry a password. */
   readonly databaseUrl: Redacted.Redacted<string>
+  /**
+   * Where the rate-limit counters live instead of the store: a Redis server, under a
+   * key prefix. Redacted like the store's URL; none: the store keeps them.
+   */
+  readonly redis: Option.Option<{ readonly url: Redacted.Redacted<string>; readonly prefix?: string }>
   /** How long a hold lives before its money goes back; none: the store's default (15 minutes). */
   readonly holdTtlSeconds: Option.Option<number>
   readonly models: ReadonlyArray<ModelRoute>
@@ -104,6 +110,8 @@ const ConfigFile = Schema.Struct({
       Schema.Struct({
         master_key: Schema.optional(NonEmpty),
         database_url: Schema.optional(NonEmpty),
+        redis_url: Schema.optional(NonEmpty),
+        redis_prefix: Schema.optional(NonEmpty),
         hold_ttl_seconds: Schema.optional(PositiveInt),
         budget_webhook_url: Schema.optional(NonEmpty),
         budget_webhook_secret: Schema.optional(NonEmpty)
@@ -265,6 +273,27 @@ const webhookOf = (
     : Effect.succeed(Option.some({ url, secret: Redacted.make(secret) }))
 }
 
+// Checked here so a mistyped URL stops start-up with the setting's name, not a driver message.
+const redisOf = (
+  fromFile: { readonly url: string | undefined; readonly prefix: string | undefined },
+  env: NodeJS.ProcessEnv
+): Effect.Effect<ProxyConfig["redis"], InvalidRequest> => {
+  const url = fromFile.url ?? env["REDIS_URL"]
+  if (url === undefined || url === "") return Effect.succeed(Option.none())
+  if (!/^rediss?:\/\//i.test(url)) {
+    return Effect.fail(
+      new InvalidRequest({
+        path: fromFile.url === undefined ? "REDIS_URL" : "general_settings.redis_url",
+        detail: "must be a redis:// or rediss:// URL"
+      })
+    )
+  }
+  const prefix = fromFile.prefix ?? env["REDIS_PREFIX"]
+  return Effect.succeed(
+    Option.some({ url: Redacted.make(url), ...(prefix === undefined || prefix === "" ? {} : { prefix }) })
+  )
+}
+
 /** The `--config FILE` argument, if any. */
 export const configPath = (
   argv: ReadonlyArray<string>
@@ -328,6 +357,7 @@ export const load = (
       databaseUrl: Redacted.make(
         databaseUrl === undefined || databaseUrl === "" ? DEFAULT_DATABASE_URL : databaseUrl
       ),
+      redis: yield* redisOf({ url: settings.redis_url, prefix: settings.redis_prefix }, env),
       holdTtlSeconds: yield* holdTtlOf(settings.hold_ttl_seconds, env["HOLD_TTL_SECONDS"]),
       models: yield* routesOf(file),
       webhook: yield* webhookOf(

@@ -48,6 +48,7 @@ const server = await Server.start({ config, runtime, masterKey, holds }).catch((
 )
 
 console.log(`store: ${Config.describeStore(config.databaseUrl)}`)
+if (Option.isSome(config.redis)) console.log(`rate limits: ${Config.describeStore(config.redis.value.url)}`)
 console.log(`models: ${config.models.map((route) => route.name).join(", ")}`)
 if (generated) {
   // The only line that ever shows the master key: it was made up just now.

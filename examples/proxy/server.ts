@@ -99,9 +99,9 @@ export const start = async (options: ServerOptions): Promise<ProxyServer> => {
 
   const llm = (record: RequestRecord, req: IncomingMessage, res: ServerResponse) =>
     runtime.runPromise(
-      LlmGuard.guardNode(req, res, (upstream, admission) => forward(upstream, admission.model)).pipe(
-        Effect.locally(CurrentRecord, Option.some(record))
-      )
+      LlmGuard.guardNode(req, res, {
+        node: (upstream, admission) => forward(upstream, admission.model)
+      }).pipe(Effect.locally(CurrentRecord, Option.some(record)))
     )
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {

@@ -1,7 +1,8 @@
 /**
- * The proxy's services: the SDK's own, over the store `DATABASE_URL` names, with two
- * proxy-specific pieces composed in — pricing that knows each model name's upstream,
- * and the budget policy wrapped by {@link tracked}.
+ * The proxy's services: the SDK's own, over the store `DATABASE_URL` names (with the
+ * rate-limit counters in Redis when `REDIS_URL` is set), with two proxy-specific pieces
+ * composed in — pricing that knows each model name's upstream, and the budget policy
+ * wrapped by {@link tracked}.
  */
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import {
@@ -12,6 +13,7 @@ import {
   KeyAuth,
   Pricing,
   RateLimiter,
+  RedisRateLimits,
   SqlStore,
   type TeamBudget,
   TokenEstimator
@@ -52,6 +54,25 @@ const budgetEvents = (config: ProxyConfig) =>
     onSome: (webhook) => BudgetWebhook.layer(webhook).pipe(Layer.provideMerge(BudgetEvents.layer()))
   })
 
+/**
+ * The store, with its rate-limit counters moved to Redis when configured: what
+ * `TeamBudget.layer(store, { rateLimits })` does, `provideMerge` letting Redis's
+ * `RateLimitStore` win over the store's.
+ */
+const storeLayer = (config: ProxyConfig) => {
+  const store = SqlStore.layerFromUrl(
+    Redacted.value(config.databaseUrl),
+    Option.match(config.holdTtlSeconds, {
+      onNone: () => ({}),
+      onSome: (seconds) => ({ holdTtl: Duration.seconds(seconds) })
+    })
+  )
+  return Option.match(config.redis, {
+    onNone: () => store,
+    onSome: (redis) => Layer.provideMerge(RedisRateLimits.layer(redis), store)
+  })
+}
+
 /** Every service the proxy runs on. */
 export const layer = (
   config: ProxyConfig,
@@ -68,14 +89,6 @@ export const layer = (
     Layer.provideMerge(
       Layer.mergeAll(Layer.effect(Pricing.Pricing, routedPricing(config.models)), TokenEstimator.layer)
     ),
-    Layer.provideMerge(
-      SqlStore.layerFromUrl(
-        Redacted.value(config.databaseUrl),
-        Option.match(config.holdTtlSeconds, {
-          onNone: () => ({}),
-          onSome: (seconds) => ({ holdTtl: Duration.seconds(seconds) })
-        })
-      )
-    )
+    Layer.provideMerge(storeLayer(config))
   )
 }

@@ -5,7 +5,9 @@
  */
 import * as http from "node:http"
 import * as https from "node:https"
+import { Readable } from "node:stream"
 import { Redacted } from "effect"
+import type { Exchange } from "../../src/index.js"
 import type { ModelRoute } from "./config.js"
 import * as MockModel from "./mockModel.js"
 
@@ -37,41 +39,6 @@ const agents = {
   https: new https.Agent({ keepAlive: true })
 }
 
-/** A Node response body as a web stream that reads only as fast as it is consumed. */
-const webStream = (res: http.IncomingMessage): ReadableStream<Uint8Array> => {
-  let done = false
-  return new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        res.on("data", (chunk: Buffer) => {
-          if (done) return
-          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-          if ((controller.desiredSize ?? 0) <= 0) res.pause()
-        })
-        res.once("end", () => {
-          if (done) return
-          done = true
-          controller.close()
-        })
-        // A connection that ends before the body does is a failure, never a short success.
-        res.once("close", () => {
-          if (done || res.complete) return
-          done = true
-          controller.error(new Error("the upstream closed the connection mid-response"))
-        })
-      },
-      pull() {
-        res.resume()
-      },
-      cancel() {
-        done = true
-        res.destroy()
-      }
-    },
-    { highWaterMark: 4 }
-  )
-}
-
 const NO_BODY = new Set([204, 205, 304])
 
 /** What the guard answers 504 for: the upstream stayed silent too long. */
@@ -82,46 +49,33 @@ const timedOut = (ms: number): Error => {
 }
 
 /**
- * POSTs `body` and resolves with the response as soon as its headers arrive. The
- * connection may stay silent for `timeoutMs` at most, before the answer or inside it:
- * before, the call fails with a `TimeoutError`; inside, the body breaks off.
+ * POSTs `body` and resolves with the answer as soon as its headers arrive; its body
+ * then streams to the client as it comes. The connection may stay silent for
+ * `timeoutMs` at most, before the answer or inside it: before, the call fails with a
+ * `TimeoutError`; inside, the body breaks off.
  */
 const post = (
   url: URL,
-  headers: Headers,
+  headers: Record<string, string>,
   body: string,
-  signal: AbortSignal,
+  onAbandoned: (cancel: () => void) => void,
   timeoutMs: number
-): Promise<Response> =>
+): Promise<Exchange.NodeAnswer> =>
   new Promise((resolve, reject) => {
-    const outgoing: Record<string, string> = {}
-    headers.forEach((value, name) => {
-      outgoing[name] = value
-    })
-    outgoing["content-length"] = String(Buffer.byteLength(body))
+    headers["content-length"] = String(Buffer.byteLength(body))
     // The guard reads usage from the bytes: ask for them uncompressed.
-    outgoing["accept-encoding"] = "identity"
+    headers["accept-encoding"] = "identity"
     const secure = url.protocol === "https:"
-    const options = { method: "POST", headers: outgoing, signal, agent: secure ? agents.https : agents.http }
+    const options = { method: "POST", headers, agent: secure ? agents.https : agents.http }
     const onResponse = (res: http.IncomingMessage) => {
-      const received = new Headers()
-      for (const [name, value] of Object.entries(res.headers)) {
-        if (Array.isArray(value)) for (const item of value) received.append(name, item)
-        else if (value !== undefined) received.set(name, value)
-      }
       const status = res.statusCode ?? 502
       if (NO_BODY.has(status)) res.resume()
-      resolve(
-        new Response(NO_BODY.has(status) ? null : webStream(res), {
-          status,
-          statusText: res.statusMessage ?? "",
-          headers: received
-        })
-      )
+      resolve({ status, statusText: res.statusMessage ?? "", headers: res.headers, body: res })
     }
     const req = secure ? https.request(url, options, onResponse) : http.request(url, options, onResponse)
     req.once("error", reject)
     req.setTimeout(timeoutMs, () => req.destroy(timedOut(timeoutMs)))
+    onAbandoned(() => req.destroy())
     req.end(body)
   })
 
@@ -139,35 +93,76 @@ const renamed = (text: string, model: string): string => {
     : text
 }
 
+async function* chunksOf(body: ReadableStream<Uint8Array> | null): AsyncGenerator<Uint8Array> {
+  if (body === null) return
+  const reader = body.getReader()
+  for (;;) {
+    const next = await reader.read()
+    if (next.done) return
+    yield next.value
+  }
+}
+
+/** A web answer (the mock model's, a refusal) in the form the guard's Node contract takes. */
+const toNode = (response: Response): Exchange.NodeAnswer => {
+  const headers: Record<string, string> = {}
+  response.headers.forEach((value, name) => {
+    headers[name] = value
+  })
+  return {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+    body: Readable.from(chunksOf(response.body))
+  }
+}
+
 /**
- * A forwarder over the model routes: the request goes to the upstream of the model it
- * names.
+ * A forwarder over the model routes, on Node's `http` client: the request goes to the
+ * upstream of the model it names.
  */
 export const forwarder = (routes: ReadonlyArray<ModelRoute>) => {
   const byName = new Map(routes.map((route) => [route.name, route]))
-  return async (request: Request, model: string): Promise<Response> => {
+  // Parsed once per upstream address, not once per call.
+  const urls = new Map<string, URL>()
+  return async (upstream: Exchange.NodeUpstream, model: string): Promise<Exchange.NodeAnswer> => {
     const route = byName.get(model)
     if (route === undefined) {
-      return error(
-        400,
-        "model_not_found",
-        `The model ${JSON.stringify(model)} is not served here; see GET /v1/models.`
+      return toNode(
+        error(
+          400,
+          "model_not_found",
+          `The model ${JSON.stringify(model)} is not served here; see GET /v1/models.`
+        )
       )
     }
     const { target } = route
-    if (target._tag === "Mock") return MockModel.answer(request, model)
-    const endpoint = endpointOf(new URL(request.url).pathname) ?? "/chat/completions"
-    const headers = new Headers(request.headers)
-    for (const name of DROPPED) headers.delete(name)
-    headers.set("content-type", "application/json")
+    const path = upstream.url.split("?")[0] ?? "/"
+    if (target._tag === "Mock") {
+      const request = new Request(`http://mock${upstream.url}`, {
+        method: upstream.method,
+        headers: upstream.headers.map(([name, value]): [string, string] => [name, value]),
+        body: upstream.body
+      })
+      return toNode(await MockModel.answer(request, model))
+    }
+    const endpoint = endpointOf(path) ?? "/chat/completions"
+    const headers: Record<string, string> = {}
+    for (const [name, value] of upstream.headers) if (!DROPPED.includes(name)) headers[name] = value
+    headers["content-type"] = "application/json"
     if (target.apiKey._tag === "Some")
-      headers.set("authorization", `Bearer ${Redacted.value(target.apiKey.value)}`)
-    const text = await request.text()
+      headers["authorization"] = `Bearer ${Redacted.value(target.apiKey.value)}`
+    const address = `${target.apiBase}${endpoint}`
+    let url = urls.get(address)
+    if (url === undefined) {
+      url = new URL(address)
+      urls.set(address, url)
+    }
     return post(
-      new URL(`${target.apiBase}${endpoint}`),
+      url,
       headers,
-      target.model === model ? text : renamed(text, target.model),
-      request.signal,
+      target.model === model ? upstream.body : renamed(upstream.body, target.model),
+      upstream.onAbandoned,
       target.timeoutMs
     )
   }

@@ -21,7 +21,7 @@
  * @since 0.1.0
  */
 import type { Request as ExpressRequest, RequestHandler } from "express"
-import type { Forward, Guard } from "../http/LlmGuard.js"
+import type { Forward, Guard, NodeForward } from "../http/LlmGuard.js"
 import type { ManagementHandler } from "../http/ManagementApi.js"
 import * as NodeBridge from "../http/NodeBridge.js"
 
@@ -49,7 +49,7 @@ export const managementRouter =
  * @since 0.1.0
  */
 export const llmGuard =
-  (guard: Guard, forward: Forward): RequestHandler =>
+  (guard: Guard, forward: Forward | NodeForward): RequestHandler =>
   (req, res) => {
     void (guard.node === undefined
       ? NodeBridge.serve(req, res, (request) => guard(request, forward), parsed(req))

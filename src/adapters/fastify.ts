@@ -16,7 +16,7 @@
  * @since 0.1.0
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify"
-import type { Forward, Guard } from "../http/LlmGuard.js"
+import type { Forward, Guard, NodeForward } from "../http/LlmGuard.js"
 import type { ManagementHandler } from "../http/ManagementApi.js"
 import * as NodeBridge from "../http/NodeBridge.js"
 
@@ -28,7 +28,7 @@ export interface ManagementPluginOptions {
 /** @since 0.1.0 */
 export interface LlmGuardPluginOptions {
   readonly guard: Guard
-  readonly forward: Forward
+  readonly forward: Forward | NodeForward
   /** The routes to guard (POST). Default: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`. */
   readonly routes?: ReadonlyArray<string>
 }

@@ -85,7 +85,8 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
 /**
  * A rate limit refuses the request (429). Names the first scope that refuses, which
  * limit, and how long to wait. The optional fields feed the `x-ratelimit-*` headers:
- * the tightest `rpm_limit` / `tpm_limit` and, for the kind that refused, what is left.
+ * for requests and for tokens, the limit with the least left and what it has left
+ * (this request not counted).
  * `requestedTokens` is set when the request alone needs more tokens than the limit
  * allows in a minute, which no wait can cure.
  *

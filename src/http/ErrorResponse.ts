@@ -45,7 +45,7 @@ const optionalHeader = (name: string, value: number | undefined): ReadonlyArray<
 
 /**
  * The headers of a 429: `Retry-After` in whole seconds, and the `x-ratelimit-*` limits
- * (and, for the kind that refused, what is left) the refusal carries.
+ * and what is left of them, for each kind that has a limit.
  *
  * @example
  * const headers = rateLimitedHeaders(refusal) // [["retry-after", "20"], ["x-ratelimit-limit-requests", "3"], ...]

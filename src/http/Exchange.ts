@@ -6,12 +6,86 @@
  *
  * @since 0.1.0
  */
+import type { Readable } from "node:stream"
 import type { Effect } from "effect"
 import type { InvalidRequest } from "../domain/Errors.js"
 import * as Body from "./Body.js"
 
 /** A header as a name and a value. @since 0.1.0 */
 export type Header = readonly [string, string]
+
+/**
+ * Response headers as Node's `http` client gives them (`res.headers`): lower-case
+ * names, a list for a header sent more than once.
+ *
+ * @since 0.1.0
+ */
+export type NodeHeaders = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+
+/** How a passed-through stream ended. @since 0.1.0 */
+export type Outcome = "complete" | "cancelled" | "failed"
+
+/**
+ * A Node byte stream passed through to the client as it comes: every chunk is shown to
+ * `observe` as it is written, and `finish` is called once, when the stream ends, breaks,
+ * or the client goes away. It is read only as fast as the client takes it.
+ *
+ * @example
+ * const body = new Exchange.NodeBody(upstreamResponse, (chunk) => parser.push(chunk), async () => {})
+ * @since 0.1.0
+ */
+export class NodeBody {
+  private finished = false
+
+  constructor(
+    readonly source: Readable,
+    readonly observe: (chunk: Uint8Array) => void,
+    readonly finish: (outcome: Outcome) => Promise<void>
+  ) {}
+
+  /** Calls `finish` with the first outcome only. */
+  end(outcome: Outcome): Promise<void> {
+    if (this.finished) return Promise.resolve()
+    this.finished = true
+    return this.finish(outcome)
+  }
+
+  /** The stream as a web stream, for a server that writes web bodies. */
+  toWeb(): ReadableStream<Uint8Array> {
+    const source = this.source
+    return new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          source.on("data", (chunk: Buffer) => {
+            this.observe(chunk)
+            controller.enqueue(chunk)
+            if ((controller.desiredSize ?? 0) <= 0) source.pause()
+          })
+          source.once("end", () => {
+            void this.end("complete")
+            controller.close()
+          })
+          // Node's client emits a broken body's error only to listeners; the close says it.
+          source.on("error", () => undefined)
+          source.once("close", () => {
+            if (this.finished) return
+            void this.end("failed")
+            controller.error(new Error("the upstream closed the connection mid-response"))
+          })
+          source.pause()
+        },
+        pull: () => {
+          source.resume()
+        },
+        cancel: () => {
+          source.destroy()
+          return this.end("cancelled")
+        }
+      },
+      { highWaterMark: 1 }
+    )
+  }
+}
 
 /**
  * What the guard reads of the caller's request.
@@ -25,6 +99,38 @@ export interface Inbound {
   readonly text: (limit: number) => Effect.Effect<string, InvalidRequest>
   /** The request for the upstream: the caller's, with `body`, without the caller's key. */
   readonly upstream: (body: string) => Request
+  /** The same request as its parts, for a forwarder on Node's `http` client. */
+  readonly nodeUpstream: (body: string) => NodeUpstream
+}
+
+/**
+ * The guarded request as a Node `http` client sends it: no web objects.
+ *
+ * @since 0.1.0
+ */
+export interface NodeUpstream {
+  readonly method: string
+  /** The caller's path and query. */
+  readonly url: string
+  /** The caller's headers without its key and connection headers, with a JSON content type. */
+  readonly headers: ReadonlyArray<Header>
+  /** The body to send (a streamed request also asks for its usage). */
+  readonly body: string
+  /** Registers `cancel` to run if the caller goes away before its answer is finished. */
+  readonly onAbandoned: (cancel: () => void) => void
+}
+
+/**
+ * The upstream's answer as a Node `http` client receives it (`http.IncomingMessage`
+ * fits): status, headers, and the body as a byte stream.
+ *
+ * @since 0.1.0
+ */
+export interface NodeAnswer {
+  readonly status: number
+  readonly statusText?: string
+  readonly headers: NodeHeaders
+  readonly body: Readable
 }
 
 // Hop-by-hop headers, and those that described the upstream's bytes on the wire: a
@@ -63,14 +169,20 @@ export class Reply {
   constructor(
     readonly status: number,
     readonly statusText: string,
-    readonly upstreamHeaders: Headers,
+    readonly upstreamHeaders: Headers | NodeHeaders,
     readonly extraHeaders: ReadonlyArray<Header>,
-    readonly body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null
+    readonly body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | NodeBody | null
   ) {}
 
   /** The headers as a web `Headers`: a copy of a `Headers` is far cheaper than one built from pairs. */
   headers(): Headers {
-    const headers = new Headers(this.upstreamHeaders)
+    const upstream = this.upstreamHeaders
+    if (!(upstream instanceof Headers)) {
+      const headers = new Headers()
+      this.forEachHeader((name, value) => headers.append(name, value))
+      return headers
+    }
+    const headers = new Headers(upstream)
     for (const name of UPSTREAM_ONLY) headers.delete(name)
     for (const [name, value] of this.extraHeaders) headers.set(name, value)
     return headers
@@ -79,9 +191,21 @@ export class Reply {
   /** Visits every header (`set-cookie` once per cookie), for a server that writes them itself. */
   forEachHeader(visit: (name: string, value: string) => void): void {
     const extra = this.extraHeaders
-    this.upstreamHeaders.forEach((value, name) => {
-      if (!UPSTREAM_ONLY.includes(name) && !extra.some(([replaced]) => replaced === name)) visit(name, value)
-    })
+    const kept = (name: string) =>
+      !UPSTREAM_ONLY.includes(name) && !extra.some(([replaced]) => replaced === name)
+    const upstream = this.upstreamHeaders
+    if (upstream instanceof Headers) {
+      upstream.forEach((value, name) => {
+        if (kept(name)) visit(name, value)
+      })
+    } else {
+      for (const name in upstream) {
+        const value = upstream[name]
+        if (value === undefined || !kept(name)) continue
+        if (typeof value === "string") visit(name, value)
+        else for (const each of value) visit(name, each)
+      }
+    }
     for (const [name, value] of extra) visit(name, value)
   }
 }
@@ -129,7 +253,19 @@ export const fromRequest = (request: Request): Inbound => ({
       headers: requestHeaders(request.headers),
       body,
       signal: request.signal
-    })
+    }),
+  nodeUpstream: (body) => {
+    const url = new URL(request.url)
+    const headers: Array<Header> = []
+    requestHeaders(request.headers).forEach((value, name) => headers.push([name, value]))
+    return {
+      method: request.method,
+      url: `${url.pathname}${url.search}`,
+      headers,
+      body,
+      onAbandoned: (cancel) => request.signal.addEventListener("abort", cancel, { once: true })
+    }
+  }
 })
 
 /**
@@ -141,7 +277,7 @@ export const fromRequest = (request: Request): Inbound => ({
  */
 export const toResponse = (reply: Reply | Response): Response =>
   reply instanceof Reply
-    ? new Response(reply.body, {
+    ? new Response(reply.body instanceof NodeBody ? reply.body.toWeb() : reply.body, {
         status: reply.status,
         statusText: reply.statusText,
         headers: reply.headers()

@@ -16,6 +16,7 @@
  * @since 0.1.0
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
+import type { Readable } from "node:stream"
 import { Cause, Effect, Either, Layer, ManagedRuntime, Option, Runtime } from "effect"
 import { AuthenticationFailed, type TeamBudgetError, UpstreamFailed } from "../domain/Errors.js"
 import type { SpendStatus } from "../domain/SpendLog.js"
@@ -43,13 +44,39 @@ import * as UsageMeter from "./UsageMeter.js"
 export type Forward = (request: Request, admission: Admission) => Promise<Response>
 
 /**
+ * Calls the upstream model on Node's `http` client, without web objects: the guarded
+ * request as its parts (the body already read, the caller's key removed), the answer as
+ * status, headers and a byte stream (an `http.IncomingMessage` fits). Bytes reach the
+ * client as they arrive; a client that goes away runs what `onAbandoned` registered.
+ * Reject with an error named `TimeoutError` for a 504. Every guard accepts it in place
+ * of a {@link Forward}.
+ *
+ * @example
+ * const forward: LlmGuard.NodeForward = {
+ *   node: (upstream) =>
+ *     new Promise((resolve, reject) => {
+ *       const req = http.request(`http://127.0.0.1:4000${upstream.url}`, {
+ *         method: upstream.method, headers: Object.fromEntries(upstream.headers)
+ *       }, (res) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res }))
+ *       req.once("error", reject)
+ *       upstream.onAbandoned(() => req.destroy())
+ *       req.end(upstream.body)
+ *     })
+ * }
+ * @since 0.1.0
+ */
+export interface NodeForward {
+  readonly node: (upstream: Exchange.NodeUpstream, admission: Admission) => Promise<Exchange.NodeAnswer>
+}
+
+/**
  * A guard as a Promise function, for any framework that speaks web `Request` and
  * `Response`.
  *
  * @since 0.1.0
  */
 export interface Guard {
-  (request: Request, forward: Forward): Promise<Response>
+  (request: Request, forward: Forward | NodeForward): Promise<Response>
   /**
    * The same guard serving a Node request and response directly (Express, Fastify,
    * `node:http`), without web objects around them; `options` as for `NodeBridge.serve`.
@@ -57,7 +84,7 @@ export interface Guard {
   readonly node?: (
     req: IncomingMessage,
     res: ServerResponse,
-    forward: Forward,
+    forward: Forward | NodeForward,
     options?: NodeBridge.ToRequestOptions
   ) => Promise<void>
 }
@@ -109,8 +136,6 @@ const outputCap = (pricing: Pricing["Type"], estimate: Estimate): Effect.Effect<
           )
   })
 
-type Outcome = "complete" | "cancelled" | "failed"
-
 /**
  * Passes a stream through unchanged, showing each chunk to `observe` and calling
  * `finish` once: when the stream ends, fails, or the client cancels it. The stream
@@ -119,12 +144,12 @@ type Outcome = "complete" | "cancelled" | "failed"
 const metered = (
   upstream: ReadableStream<Uint8Array>,
   observe: (chunk: Uint8Array) => void,
-  finish: (outcome: Outcome) => Promise<void>
+  finish: (outcome: Exchange.Outcome) => Promise<void>
 ): ReadableStream<Uint8Array> => {
   const reader = upstream.getReader()
   let finished = false
   let cancelled = false
-  const once = (outcome: Outcome) => {
+  const once = (outcome: Exchange.Outcome) => {
     if (finished) return Promise.resolve()
     finished = true
     return finish(outcome)
@@ -162,8 +187,86 @@ const metered = (
   )
 }
 
-const isJson = (response: Response): boolean =>
-  (response.headers.get("content-type") ?? "").toLowerCase().includes("json")
+type ReplyBody = ReadableStream<Uint8Array> | Exchange.NodeBody | null
+
+/** The upstream's answer, whichever contract produced it. */
+interface Answer {
+  readonly status: number
+  readonly statusText: string
+  readonly headers: Headers | Exchange.NodeHeaders
+  readonly contentType: string
+  /** The body as it came, unobserved. */
+  readonly passThrough: () => ReplyBody
+  /** The body passed through with metering; null when there is none. */
+  readonly metered: (
+    observe: (chunk: Uint8Array) => void,
+    finish: (outcome: Exchange.Outcome) => Promise<void>
+  ) => ReplyBody
+  /** The whole body; rejects when it breaks off. */
+  readonly bytes: () => Promise<Uint8Array<ArrayBuffer>>
+}
+
+const fromResponse = (response: Response): Answer => ({
+  status: response.status,
+  statusText: response.statusText,
+  headers: response.headers,
+  contentType: response.headers.get("content-type") ?? "",
+  passThrough: () => response.body,
+  metered: (observe, finish) => (response.body === null ? null : metered(response.body, observe, finish)),
+  // A byte view, not the ArrayBuffer: servers such as `@hono/node-server` write it directly.
+  bytes: () => response.arrayBuffer().then((buffer) => new Uint8Array(buffer))
+})
+
+const ignore = (): void => {}
+const nothing = (): Promise<void> => Promise.resolve()
+
+/** A Node body read whole, rejecting when the stream closes before its end. */
+const readAll = (source: Readable): Promise<Uint8Array<ArrayBuffer>> =>
+  new Promise((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    source.on("data", (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.byteLength
+    })
+    source.on("error", ignore)
+    source.once("end", () => {
+      const bytes = new Uint8Array(size)
+      let offset = 0
+      for (const chunk of chunks) {
+        bytes.set(chunk, offset)
+        offset += chunk.byteLength
+      }
+      resolve(bytes)
+    })
+    source.once("close", () => {
+      if (!source.readableEnded) reject(new Error("the upstream response broke off"))
+    })
+  })
+
+const headerText = (value: string | ReadonlyArray<string> | undefined): string =>
+  value === undefined ? "" : typeof value === "string" ? value : value.join(", ")
+
+const fromNode = (answer: Exchange.NodeAnswer): Answer => ({
+  status: answer.status,
+  statusText: answer.statusText ?? "",
+  headers: answer.headers,
+  contentType: headerText(answer.headers["content-type"]),
+  passThrough: () => new Exchange.NodeBody(answer.body, ignore, nothing),
+  metered: (observe, finish) => new Exchange.NodeBody(answer.body, observe, finish),
+  bytes: () => readAll(answer.body)
+})
+
+/** Sends the guarded request through either contract. */
+const call = (
+  inbound: Exchange.Inbound,
+  forward: Forward | NodeForward,
+  body: string,
+  admission: Admission
+): Promise<Answer> =>
+  typeof forward === "function"
+    ? forward(inbound.upstream(body), admission).then(fromResponse)
+    : forward.node(inbound.nodeUpstream(body), admission).then(fromNode)
 
 /**
  * Why a forward rejected: a timeout (an `AbortSignal.timeout`, or a forwarder's own
@@ -173,9 +276,6 @@ const unreachable = (error: unknown): UpstreamFailed =>
   error instanceof Error && error.name === "TimeoutError"
     ? new UpstreamFailed({ status: 504, detail: "the upstream did not answer in time" })
     : new UpstreamFailed({ status: 502, detail: "the upstream could not be reached" })
-
-const isEventStream = (response: Response): boolean =>
-  (response.headers.get("content-type") ?? "").toLowerCase().includes("text/event-stream")
 
 const logged = (cause: Cause.Cause<TeamBudgetError>): Effect.Effect<Response> =>
   Option.isSome(Cause.failureOption(cause))
@@ -196,7 +296,7 @@ const logged = (cause: Cause.Cause<TeamBudgetError>): Effect.Effect<Response> =>
  */
 export const serve = (
   inbound: Exchange.Inbound,
-  forward: Forward,
+  forward: Forward | NodeForward,
   options: LlmGuardOptions = {}
 ): Effect.Effect<Exchange.Reply | Response, never, GuardServices> =>
   Effect.gen(function* () {
@@ -220,15 +320,14 @@ export const serve = (
     })
     const limitHeaders = (options.rateLimitHeaders ?? GuardHeaders.admitted)(admission)
 
-    const release = policy
-      .release(admission)
-      .pipe(
-        Effect.catchAll((error) =>
-          Effect.logWarning("teambudget: releasing a hold failed").pipe(
-            Effect.annotateLogs({ requestId: admission.requestId, error: error.message })
-          )
+    // Built only on the paths that give the hold back: most requests settle it.
+    const release = Effect.suspend(() =>
+      Effect.catchAll(policy.release(admission), (error) =>
+        Effect.logWarning("teambudget: releasing a hold failed").pipe(
+          Effect.annotateLogs({ requestId: admission.requestId, error: error.message })
         )
       )
+    )
     const meter = UsageMeter.make()
     const settle = (status: SpendStatus): Effect.Effect<Option.Option<Settlement>> => {
       // Counting delivered text runs the tokenizer: only when the upstream gave no usage.
@@ -250,49 +349,51 @@ export const serve = (
       )
     }
 
-    const forwarded = yield* Effect.tryPromise({
-      try: () => forward(inbound.upstream(upstreamBody(text, body, estimate)), admission),
+    const answered = yield* Effect.tryPromise({
+      try: () => call(inbound, forward, upstreamBody(text, body, estimate), admission),
       catch: unreachable
     }).pipe(
       Effect.onInterrupt(() => release),
       Effect.either
     )
-    if (Either.isLeft(forwarded)) {
+    if (Either.isLeft(answered)) {
       yield* release
-      return ErrorResponse.fromError(forwarded.left, limitHeaders)
+      return ErrorResponse.fromError(answered.left, limitHeaders)
     }
-    const response = forwarded.right
+    const answer = answered.right
 
-    if (!response.ok) {
+    if (answer.status < 200 || answer.status > 299) {
       yield* release
       return new Exchange.Reply(
-        response.status,
-        response.statusText,
-        response.headers,
+        answer.status,
+        answer.statusText,
+        answer.headers,
         limitHeaders,
-        response.body
+        answer.passThrough()
       )
     }
 
-    if (isEventStream(response) && response.body !== null) {
+    const contentType = answer.contentType.toLowerCase()
+    if (contentType.includes("text/event-stream")) {
       const parser = Sse.make(meter.observeEvent)
-      const stream = metered(response.body, parser.push, (outcome): Promise<void> => {
+      const stream = answer.metered(parser.push, (outcome): Promise<void> => {
         if (outcome === "complete") parser.end()
         return Runtime.runPromise(
           runtime,
           Effect.asVoid(settle(outcome === "complete" ? "success" : "partial"))
         )
       })
-      return new Exchange.Reply(
-        response.status,
-        response.statusText,
-        response.headers,
-        [...GuardHeaders.remainingBudget(admission.hold.tightest), ...limitHeaders],
-        stream
-      )
+      if (stream !== null)
+        return new Exchange.Reply(
+          answer.status,
+          answer.statusText,
+          answer.headers,
+          [...GuardHeaders.remainingBudget(admission.hold.tightest), ...limitHeaders],
+          stream
+        )
     }
 
-    const bytes = yield* Effect.tryPromise(() => response.arrayBuffer()).pipe(Effect.option)
+    const bytes = yield* Effect.tryPromise(answer.bytes).pipe(Effect.option)
     if (Option.isNone(bytes)) {
       yield* release
       return ErrorResponse.fromError(
@@ -300,7 +401,7 @@ export const serve = (
         limitHeaders
       )
     }
-    if (!meter.observeBody(utf8.decode(bytes.value)) && isJson(response)) {
+    if (!meter.observeBody(utf8.decode(bytes.value)) && contentType.includes("json")) {
       // Nothing the client could use went out: the call failed, and its hold goes back.
       yield* release
       return ErrorResponse.fromError(
@@ -313,13 +414,12 @@ export const serve = (
       onNone: () => admission.hold.tightest,
       onSome: (s) => s.tightest
     })
-    // A byte view, not the ArrayBuffer: servers such as `@hono/node-server` write it directly.
     return new Exchange.Reply(
-      response.status,
-      response.statusText,
-      response.headers,
+      answer.status,
+      answer.statusText,
+      answer.headers,
       [...GuardHeaders.remainingBudget(tightest), ...limitHeaders],
-      new Uint8Array(bytes.value)
+      bytes.value
     )
   }).pipe(Effect.catchAllCause(logged))
 
@@ -335,7 +435,7 @@ export const serve = (
  */
 export const guard = (
   request: Request,
-  forward: Forward,
+  forward: Forward | NodeForward,
   options: LlmGuardOptions = {}
 ): Effect.Effect<Response, never, GuardServices> =>
   Effect.map(serve(Exchange.fromRequest(request), forward, options), Exchange.toResponse)
@@ -352,7 +452,7 @@ export const guard = (
 export const guardNode = (
   req: IncomingMessage,
   res: ServerResponse,
-  forward: Forward,
+  forward: Forward | NodeForward,
   options: LlmGuardOptions & NodeBridge.ToRequestOptions = {}
 ): Effect.Effect<void, never, GuardServices> =>
   Effect.flatMap(serve(NodeBridge.inbound(req, res, options), forward, options), (reply) =>
@@ -363,9 +463,13 @@ const withNode = (
   run: <A>(effect: Effect.Effect<A, never, GuardServices>) => Promise<A>,
   options: LlmGuardOptions
 ): Guard =>
-  Object.assign((request: Request, forward: Forward) => run(guard(request, forward, options)), {
-    node: (req: IncomingMessage, res: ServerResponse, forward: Forward, node?: NodeBridge.ToRequestOptions) =>
-      run(guardNode(req, res, forward, { ...options, ...node }))
+  Object.assign((request: Request, forward: Forward | NodeForward) => run(guard(request, forward, options)), {
+    node: (
+      req: IncomingMessage,
+      res: ServerResponse,
+      forward: Forward | NodeForward,
+      node?: NodeBridge.ToRequestOptions
+    ) => run(guardNode(req, res, forward, { ...options, ...node }))
   })
 
 /**

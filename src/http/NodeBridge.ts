@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import * as Body from "./Body.js"
-import { type Inbound, Reply, upstreamHeaders } from "./Exchange.js"
+import { type Inbound, NodeBody, type Outcome, Reply, upstreamHeaders } from "./Exchange.js"
 
 /** @since 0.1.0 */
 export interface ToRequestOptions {
@@ -146,7 +146,18 @@ export const inbound = (
         headers: upstreamHeaders(req.rawHeaders),
         body,
         signal: abandoned(res)
-      })
+      }),
+    nodeUpstream: (body) => ({
+      method: (req.method ?? "POST").toUpperCase(),
+      url: options.url ?? req.url ?? "/",
+      headers: upstreamHeaders(req.rawHeaders),
+      body,
+      onAbandoned: (cancel) => {
+        res.once("close", () => {
+          if (!res.writableFinished) cancel()
+        })
+      }
+    })
   }
 }
 
@@ -190,6 +201,60 @@ const pipe = async (body: ReadableStream<Uint8Array>, res: ServerResponse, event
   }
 }
 
+/**
+ * Pipes a Node body to the response with back-pressure, each chunk shown to the body's
+ * observer as it is written; resolves once the body has finished one way or another.
+ */
+const pipeNode = (body: NodeBody, res: ServerResponse, eventStream: boolean): Promise<void> =>
+  new Promise((resolve) => {
+    const source = body.source
+    let finished = false
+    const done = (outcome: Outcome) => {
+      if (finished) return
+      finished = true
+      source.off("data", onData)
+      res.off("drain", onDrain)
+      res.off("close", onClientGone)
+      if (outcome === "complete") res.end()
+      else if (outcome === "failed") res.destroy()
+      else source.destroy()
+      void body.end(outcome).then(resolve, resolve)
+    }
+    // Chunks that arrive together, and the end right after them, leave in one write.
+    let corked = false
+    const uncork = () => {
+      corked = false
+      res.uncork()
+    }
+    const onData = (chunk: Buffer) => {
+      try {
+        body.observe(chunk)
+      } catch {
+        // Metering never breaks the client's stream.
+      }
+      if (!corked) {
+        corked = true
+        res.cork()
+        process.nextTick(uncork)
+      }
+      if (!res.write(chunk)) source.pause()
+    }
+    const onDrain = () => source.resume()
+    const onClientGone = () => {
+      if (!res.writableFinished) done("cancelled")
+    }
+    source.on("data", onData)
+    source.on("error", () => undefined)
+    source.once("end", () => done("complete"))
+    source.once("close", () => {
+      if (!source.readableEnded) done("failed")
+    })
+    res.on("drain", onDrain)
+    res.on("close", onClientGone)
+    // A stream shows its headers at once, unless its first bytes are already here to go with them.
+    if (eventStream && source.readableLength === 0) res.flushHeaders()
+  })
+
 const isEventStream = (contentType: string | null | undefined): boolean =>
   (contentType ?? "").includes("text/event-stream")
 
@@ -225,6 +290,10 @@ export const writeResponse = async (response: Response, res: ServerResponse): Pr
 export const writeReply = async (reply: Reply | Response, res: ServerResponse): Promise<void> => {
   if (res.headersSent || res.destroyed) {
     if (reply.body instanceof ReadableStream) await reply.body.cancel().catch(() => undefined)
+    if (reply.body instanceof NodeBody) {
+      reply.body.source.destroy()
+      await reply.body.end("cancelled")
+    }
     return
   }
   if (!(reply instanceof Reply)) return writeResponse(reply, res)
@@ -241,6 +310,8 @@ export const writeReply = async (reply: Reply | Response, res: ServerResponse): 
   } else if (body instanceof Uint8Array) {
     res.setHeader("content-length", body.byteLength)
     res.end(body)
+  } else if (body instanceof NodeBody) {
+    await pipeNode(body, res, isEventStream(contentType))
   } else {
     await pipe(body, res, isEventStream(contentType))
   }

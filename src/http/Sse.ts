@@ -27,59 +27,92 @@ export const MAX_LINE = 4 * 1024 * 1024
  * @since 0.1.0
  */
 export const make = (onData: (data: string) => void): SseParser => {
-  const decoder = new TextDecoder()
-  let buffer = ""
+  // Lines are cut on bytes and decoded whole, so a character split across chunks
+  // needs no streaming decoder, and only `data` lines are decoded at all.
+  let pending: Array<Uint8Array> = []
+  let pendingSize = 0
   let data: Array<string> = []
+  let afterCr = false
   let broken = false
 
   const dispatch = () => {
-    if (data.length > 0) onData(data.join("\n"))
+    if (data.length > 0) onData(data.length === 1 ? (data[0] ?? "") : data.join("\n"))
     data = []
   }
 
-  const line = (text: string) => {
-    if (text === "") return dispatch()
-    if (text.startsWith(":")) return
-    const colon = text.indexOf(":")
-    const field = colon === -1 ? text : text.slice(0, colon)
-    if (field !== "data") return
-    let value = colon === -1 ? "" : text.slice(colon + 1)
-    if (value.startsWith(" ")) value = value.slice(1)
-    data.push(value)
+  const line = (bytes: Uint8Array, start: number, end: number) => {
+    if (start === end) return dispatch()
+    // Only `data` or `data:...`; comments (a leading colon) and other fields are skipped.
+    if (
+      end - start < 4 ||
+      bytes[start] !== D ||
+      bytes[start + 1] !== A ||
+      bytes[start + 2] !== T ||
+      bytes[start + 3] !== A
+    )
+      return
+    if (end - start === 4) return void data.push("")
+    if (bytes[start + 4] !== COLON) return
+    const from = bytes[start + 5] === SPACE && start + 5 < end ? start + 6 : start + 5
+    data.push(utf8.decode(bytes.subarray(from, end)))
   }
 
-  const drain = (final: boolean) => {
-    let start = 0
-    for (let i = 0; i < buffer.length; i++) {
-      const c = buffer.charCodeAt(i)
-      if (c !== 10 && c !== 13) continue
-      // A `\r` at the very end may be the first half of `\r\n`: wait for more.
-      if (c === 13 && i === buffer.length - 1 && !final) break
-      line(buffer.slice(start, i))
-      if (c === 13 && buffer.charCodeAt(i + 1) === 10) i++
-      start = i + 1
+  /** The line that ends at `end` of `chunk`, with what earlier chunks held of it. */
+  const lineEndingIn = (chunk: Uint8Array, start: number, end: number) => {
+    if (pendingSize === 0) return line(chunk, start, end)
+    const whole = new Uint8Array(pendingSize + end - start)
+    let offset = 0
+    for (const part of pending) {
+      whole.set(part, offset)
+      offset += part.byteLength
     }
-    buffer = buffer.slice(start)
-    if (buffer.length > MAX_LINE) {
-      broken = true
-      buffer = ""
-      data = []
-    }
+    whole.set(chunk.subarray(start, end), offset)
+    pending = []
+    pendingSize = 0
+    line(whole, 0, whole.byteLength)
   }
 
   return {
     push: (chunk) => {
       if (broken) return
-      buffer += decoder.decode(chunk, { stream: true })
-      drain(false)
+      let start = 0
+      // A `\r` that ended the last chunk and a `\n` that starts this one are one line end.
+      if (afterCr && chunk[0] === LF) start = 1
+      afterCr = false
+      for (let i = start; i < chunk.length; i++) {
+        const c = chunk[i]
+        if (c !== LF && c !== CR) continue
+        lineEndingIn(chunk, start, i)
+        if (c === CR) {
+          if (i + 1 === chunk.length) afterCr = true
+          else if (chunk[i + 1] === LF) i++
+        }
+        start = i + 1
+      }
+      if (start === chunk.length) return
+      pending.push(chunk.slice(start))
+      pendingSize += chunk.length - start
+      if (pendingSize > MAX_LINE) {
+        broken = true
+        pending = []
+        pendingSize = 0
+        data = []
+      }
     },
     end: () => {
       if (broken) return
-      buffer += decoder.decode()
-      drain(true)
-      if (buffer !== "") line(buffer)
-      buffer = ""
+      if (pendingSize > 0) lineEndingIn(new Uint8Array(0), 0, 0)
       dispatch()
     }
   }
 }
+
+// Stateless between calls (no `stream` option): every line is decoded whole.
+const utf8 = new TextDecoder()
+const LF = 10
+const CR = 13
+const COLON = 58
+const SPACE = 32
+const D = 100
+const A = 97
+const T = 116

@@ -45,6 +45,7 @@ import { type Headroom, type Hold, type Mode, type Settlement, SpendLedger } fro
 import type { StoreError } from "../store/StoreError.js"
 import { BudgetEvents } from "./BudgetEvents.js"
 import { type AuthError, KeyAuth } from "./KeyAuth.js"
+import { timeOrderedId } from "./internal/timeOrderedId.js"
 import { traced } from "./internal/traced.js"
 import * as Metrics from "./Metrics.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -183,8 +184,9 @@ interface Ids {
   readonly holdId: HoldId
 }
 
-const freshIds = (): Ids => {
-  const id = crypto.randomUUID()
+// Time-ordered, so the stores' hold and spend log indexes grow at their end.
+const freshIds = (now: number): Ids => {
+  const id = timeOrderedId(now)
   return {
     requestId: RequestId.make(id, { disableValidation: true }),
     holdId: HoldId.make(id, { disableValidation: true })
@@ -197,11 +199,11 @@ const refusalCounter = (error: TeamBudgetError) =>
     Metric.tagged("scope", "scope" in error ? error.scope : "none")
   )
 
-const resolveIds = (raw: string | undefined): Ids | InvalidRequest => {
-  if (raw === undefined) return freshIds()
+const resolveIds = (raw: string | undefined, now: number): Ids | InvalidRequest => {
+  if (raw === undefined) return freshIds(now)
   const decoded = decodeRequestId(raw)
   return decoded._tag === "Right"
-    ? { requestId: decoded.right, holdId: freshIds().holdId }
+    ? { requestId: decoded.right, holdId: freshIds(now).holdId }
     : new InvalidRequest({ path: "request_id", detail: "must be 1 to 256 printable characters" })
 }
 
@@ -322,11 +324,12 @@ export const make = (options: BudgetPolicyOptions = {}) =>
           const badOutput = invalidTokens(maxOutput, "max_tokens")
           if (badOutput !== undefined) return yield* badOutput
           const estimate = yield* pricing.cost(request.model, { promptTokens, completionTokens: maxOutput })
-          const ids = resolveIds(request.requestId)
+          const now = yield* Clock.currentTimeMillis
+          const ids = resolveIds(request.requestId, now)
           if (ids instanceof InvalidRequest) return yield* ids
           const { requestId, holdId } = ids
           const scopes = scopesOf(principal, endUser)
-          const startedAt = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
+          const startedAt = DateTime.unsafeMake(now)
           const rate = yield* admitRate(principal, promptTokens + maxOutput, holdId)
           // A request the budget refuses never ran: it gives back its rate-limit units.
           const placing = placeHold(holdId, scopes, estimate)

@@ -158,6 +158,22 @@ export const rulesOf = (principal: Principal): ReadonlyArray<ScopedRule> => {
   return rules
 }
 
+/** Of the rules of `kind`, the one with the fewest units left. */
+const tightest = (
+  rules: ReadonlyArray<RateRule>,
+  remaining: ReadonlyArray<number>,
+  kind: RateLimitKind
+): Headroom | undefined => {
+  let least: Headroom | undefined
+  rules.forEach((rule, index) => {
+    const left = remaining[index] ?? 0
+    if (rule.kind === kind && (least === undefined || left < least.remaining)) {
+      least = { limit: rule.limit, remaining: left }
+    }
+  })
+  return least
+}
+
 /**
  * The tightest rule of a kind on an admitted request: the one with the fewest units
  * left. `None` when no rule of that kind applies.
@@ -166,16 +182,8 @@ export const rulesOf = (principal: Principal): ReadonlyArray<ScopedRule> => {
  * const requests = headroom(ticket, "requests") // Option.some({ limit: 60, remaining: 59 })
  * @since 0.1.0
  */
-export const headroom = (ticket: RateTicket, kind: RateLimitKind): Option.Option<Headroom> => {
-  let tightest: Headroom | undefined
-  ticket.rules.forEach((rule, index) => {
-    const remaining = ticket.remaining[index] ?? 0
-    if (rule.kind === kind && (tightest === undefined || remaining < tightest.remaining)) {
-      tightest = { limit: rule.limit, remaining }
-    }
-  })
-  return Option.fromNullable(tightest)
-}
+export const headroom = (ticket: RateTicket, kind: RateLimitKind): Option.Option<Headroom> =>
+  Option.fromNullable(tightest(ticket.rules, ticket.remaining, kind))
 
 const smallestLimit = (rules: ReadonlyArray<ScopedRule>, kind: RateLimitKind): number | undefined =>
   rules.reduce<number | undefined>(
@@ -183,37 +191,52 @@ const smallestLimit = (rules: ReadonlyArray<ScopedRule>, kind: RateLimitKind): n
     undefined
   )
 
+/** What the `x-ratelimit-*` headers of a 429 show. */
+interface Shown {
+  readonly limitRequests?: number
+  readonly remainingRequests?: number
+  readonly limitTokens?: number
+  readonly remainingTokens?: number
+}
+
+/** Per kind, the rule with the fewest units left before the request, as the store reported them. */
+const shownByStore = (rules: ReadonlyArray<ScopedRule>, remaining: ReadonlyArray<number>): Shown => {
+  const requests = tightest(rules, remaining, "requests")
+  const tokens = tightest(rules, remaining, "tokens")
+  return {
+    ...(requests === undefined
+      ? {}
+      : { limitRequests: requests.limit, remainingRequests: requests.remaining }),
+    ...(tokens === undefined ? {} : { limitTokens: tokens.limit, remainingTokens: tokens.remaining })
+  }
+}
+
 /**
- * The refusal of `rule`. Besides the scope, it carries what the `x-ratelimit-*` headers
- * show: the refusing rule's limit and what is left of it, and the tightest limit of
- * the other kind (what is left of that one is unknown: the store stopped at the first
- * refusal).
+ * A limit of 0 refuses before the store is asked: its kind has nothing left, and of the
+ * other kind only the smallest limit is known.
  */
-const refusal = (
-  rules: ReadonlyArray<ScopedRule>,
-  rule: ScopedRule,
-  retryAfterMillis: number,
-  remaining: number,
-  tokens: number
-): RateLimited => {
-  const fields = {
+const shownClosed = (rules: ReadonlyArray<ScopedRule>, closed: ScopedRule): Shown => {
+  const limitRequests = smallestLimit(rules, "requests")
+  const limitTokens = smallestLimit(rules, "tokens")
+  return {
+    ...(limitRequests === undefined ? {} : { limitRequests }),
+    ...(closed.kind === "requests" ? { remainingRequests: 0 } : {}),
+    ...(limitTokens === undefined ? {} : { limitTokens }),
+    ...(closed.kind === "tokens" ? { remainingTokens: 0 } : {})
+  }
+}
+
+/** The refusal of `rule`: the scope it names, how long to wait, and the headers' figures. */
+const refusal = (rule: ScopedRule, retryAfterMillis: number, tokens: number, shown: Shown): RateLimited =>
+  new RateLimited({
     scope: rule.scope,
     id: rule.id,
-    limitType: rule.kind === "parallel" ? ("parallel_requests" as const) : rule.kind,
+    limitType: rule.kind === "parallel" ? "parallel_requests" : rule.kind,
     limit: rule.limit,
-    retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMillis / 1000))
-  }
-  const limitRequests = rule.kind === "requests" ? rule.limit : smallestLimit(rules, "requests")
-  const limitTokens = rule.kind === "tokens" ? rule.limit : smallestLimit(rules, "tokens")
-  return new RateLimited({
-    ...fields,
-    ...(limitRequests === undefined ? {} : { limitRequests }),
-    ...(rule.kind === "requests" ? { remainingRequests: remaining } : {}),
-    ...(limitTokens === undefined ? {} : { limitTokens }),
-    ...(rule.kind === "tokens" ? { remainingTokens: remaining } : {}),
+    retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMillis / 1000)),
+    ...shown,
     ...(rule.kind === "tokens" && tokens > rule.limit ? { requestedTokens: tokens } : {})
   })
-}
 
 const RATE_STORE = "rate-limit store"
 
@@ -259,7 +282,9 @@ export const make = (
       const rule = rules[decision.index]
       return rule === undefined
         ? Effect.die(new Error(`the rate-limit store refused an unknown rule ${decision.index}`))
-        : Effect.fail(refusal(rules, rule, decision.retryAfterMillis, decision.remaining, tokens))
+        : Effect.fail(
+            refusal(rule, decision.retryAfterMillis, tokens, shownByStore(rules, decision.remaining))
+          )
     }
 
     const acquire = traced(
@@ -271,7 +296,9 @@ export const make = (
       ): Effect.Effect<Option.Option<RateTicket>, RateLimited | StoreUnavailable> => {
         // A limit of 0 lets nothing through; the store's arithmetic needs at least 1.
         const closed = rules.find((rule) => rule.limit === 0)
-        if (closed !== undefined) return Effect.fail(refusal(rules, closed, 60_000, 0, estimatedTokens))
+        if (closed !== undefined) {
+          return Effect.fail(refusal(closed, 60_000, estimatedTokens, shownClosed(rules, closed)))
+        }
         return Effect.flatMap(Clock.currentTimeMillis, (now) =>
           store.acquire({ ticketId, rules, tokens: estimatedTokens, now, leaseMillis }).pipe(
             Effect.mapError(toAcquireError),

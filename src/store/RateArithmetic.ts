@@ -103,6 +103,19 @@ export const gcra = (tat: number, now: number, limit: number, cost: number): Gcr
 }
 
 /**
+ * Units a GCRA bucket has left now, taking none: what a refusal reports for every rule
+ * of the request it refused.
+ *
+ * @example
+ * remainingNow(41_000, 1_000, 3) // 1: TAT 40 s ahead leaves one 20 s interval of the minute
+ * @since 0.1.0
+ */
+export const remainingNow = (tat: number, now: number, limit: number): number => {
+  const interval = intervalMillis(limit)
+  return unitsLeft(limit * interval, Math.max(tat, now) - now, interval)
+}
+
+/**
  * A TAT after `units` more (positive: tokens used beyond the estimate) or fewer
  * (negative: tokens or a request given back). Units used are charged from now if the
  * bucket has refilled since; units given back never take TAT below now, since a bucket
@@ -123,6 +136,16 @@ export interface ParallelOutcome {
   /** 0 when admitted, else {@link PARALLEL_RETRY_MILLIS}. */
   readonly retryAfterMillis: number
 }
+
+/**
+ * Slots a parallel bucket has free beside `live` unexpired leases, taking none (a limit
+ * lowered below the leases in flight has none).
+ *
+ * @example
+ * freeSlots(1, 3) // 2
+ * @since 0.1.0
+ */
+export const freeSlots = (live: number, limit: number): number => Math.max(0, limit - live)
 
 /**
  * Whether one more request fits beside `live` unexpired leases (those with

@@ -62,8 +62,11 @@ export interface RateRefused {
   readonly index: number
   /** Milliseconds until that rule could take the request. */
   readonly retryAfterMillis: number
-  /** Units that rule has left now. */
-  readonly remaining: number
+  /**
+   * Per rule, in the order of `rules`: units left now, this request not counted (it
+   * was not), so a 429 can show what every limit has left, not only the refusing one.
+   */
+  readonly remaining: ReadonlyArray<number>
 }
 
 /** @since 0.1.0 */

@@ -55,7 +55,7 @@ const complete = (
   )
 
 const admitted = (...remaining: Array<number>): RateDecision => ({ _tag: "Admitted", remaining })
-const refused = (index: number, retryAfterMillis: number, remaining: number): RateDecision => ({
+const refused = (index: number, retryAfterMillis: number, ...remaining: Array<number>): RateDecision => ({
   _tag: "Refused",
   index,
   retryAfterMillis,
@@ -131,7 +131,7 @@ const allOrNothingTests = (run: Run) => {
         const team = requests(fresh("team:requests"), 1)
         const rules = [key, keyTokens, slots, team]
         expect(yield* acquire(rules, NOW, { tokens: 100 })).toEqual(admitted(9, 900, 4, 0))
-        expect(yield* acquire(rules, NOW, { tokens: 100 })).toEqual(refused(3, 60_000, 0))
+        expect(yield* acquire(rules, NOW, { tokens: 100 })).toEqual(refused(3, 60_000, 9, 900, 4, 0))
         // The refused request took nothing from the rules before the one that refused.
         expect(yield* acquire([key, keyTokens, slots], NOW, { tokens: 100 })).toEqual(admitted(8, 800, 3))
       })
@@ -143,7 +143,40 @@ const allOrNothingTests = (run: Run) => {
       Effect.gen(function* () {
         const rules = [tokens(fresh("team:tokens"), 60), requests(fresh("user:requests"), 4)]
         expect(yield* acquire(rules, NOW, { tokens: 20 })).toEqual(admitted(40, 3))
-        expect(yield* acquire(rules, NOW, { tokens: 41 })).toEqual(refused(0, 1_000, 40))
+        // The refusal shows the rule after the refusing one too, as it stands.
+        expect(yield* acquire(rules, NOW, { tokens: 41 })).toEqual(refused(0, 1_000, 40, 3))
+      })
+    )
+  )
+
+  it.effect("a refusal reports what every rule had before the request, which it did not count", () =>
+    run(
+      Effect.gen(function* () {
+        const keyRequests = requests(fresh("key:requests"), 5)
+        const slots = parallel(fresh("user:parallel"), 1)
+        const teamTokens = tokens(fresh("team:tokens"), 100)
+        const rules = [keyRequests, slots, teamTokens]
+        expect(yield* acquire(rules, NOW, { tokens: 30, ticketId: "a" })).toEqual(admitted(4, 0, 70))
+        // Refused by the slot: the requests rule before it still has 4, not 3.
+        expect(yield* acquire(rules, NOW, { tokens: 10 })).toEqual(
+          refused(1, RateArithmetic.PARALLEL_RETRY_MILLIS, 4, 0, 70)
+        )
+        yield* complete(rules, "a", NOW)
+        // Refused by the tokens, 10 short at 600 ms each: the free slot shows as free.
+        expect(yield* acquire(rules, NOW, { tokens: 80 })).toEqual(refused(2, 6_000, 4, 1, 70))
+        // Nothing those refusals saw was counted.
+        expect(yield* acquire(rules, NOW, { tokens: 70, ticketId: "b" })).toEqual(admitted(3, 0, 0))
+      })
+    )
+  )
+
+  it.effect("a parallel limit lowered below the leases in flight reports none free", () =>
+    run(
+      Effect.gen(function* () {
+        const bucket = fresh("team:parallel")
+        for (const ticketId of ["a", "b"]) yield* acquire([parallel(bucket, 2)], NOW, { ticketId })
+        const rules = [parallel(bucket, 1), requests(fresh("team:requests"), 3)]
+        expect(yield* acquire(rules, NOW)).toEqual(refused(0, RateArithmetic.PARALLEL_RETRY_MILLIS, 0, 3))
       })
     )
   )

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as LlmGuard from "../../src/http/LlmGuard.js"
 import * as NodeBridge from "../../src/http/NodeBridge.js"
 import { SpendLogRepo, TokenEstimator } from "../../src/index.js"
+import * as FakeUpstream from "../support/fakeUpstream.js"
 import { makeKey } from "../support/fixtures.js"
 import { makeServices } from "../support/runtime.js"
 
@@ -153,5 +154,31 @@ describe("the guard on Node's req/res", () => {
     const answer = await call(`${server}/v1/chat/completions`, headersFor(), chat)
     expect(answer.status).toBe(200)
     expect(upstreamSeen).toEqual([{ authorization: null, body: chat }])
+  })
+
+  it("takes a Node forwarder on the web path too: a stream passes byte for byte and is charged its usage", async () => {
+    const upstream = await FakeUpstream.start()
+    try {
+      const before = upstream.streams.length
+      const response = await guard(
+        new Request("http://localhost/v1/chat/completions", {
+          method: "POST",
+          headers: headersFor({ "x-fake-chunks": "6", "x-fake-usage": "11,6" }),
+          body: JSON.stringify({ ...JSON.parse(chat), stream: true })
+        }),
+        upstream.nodeForward
+      )
+      expect(response.status).toBe(200)
+      expect(response.headers.get("content-type")).toBe("text/event-stream")
+      const received = Buffer.from(await response.arrayBuffer())
+      const record = upstream.streams[before]
+      expect(received.equals(Buffer.concat(record?.sent ?? []))).toBe(true)
+      const rows = await runtime.runPromise(Effect.flatMap(SpendLogRepo, (repo) => repo.query({})))
+      const streamed = rows.filter((row) => row.promptTokens === 11)
+      expect(streamed).toHaveLength(1)
+      expect(streamed[0]).toMatchObject({ status: "success", completionTokens: 6 })
+    } finally {
+      await upstream.close()
+    }
   })
 })

@@ -1,7 +1,8 @@
 /**
  * Rate limits over real HTTP through every framework adapter: admitted responses carry
- * what is left, a refusal is a 429 with `Retry-After`, the `x-ratelimit-*` headers and
- * the refusing scope in its body.
+ * what is left, a refusal is a 429 with `Retry-After`, all four `x-ratelimit-*` headers
+ * (what every kind has left, the refused request not counted) and the refusing scope in
+ * its body.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { at, type Client, make as makeClient, text } from "../support/httpClient.js"
@@ -63,6 +64,10 @@ for (const framework of frameworks) {
       expect(header(third.headers, "x-ratelimit-limit-requests")).toBe("2")
       expect(header(third.headers, "x-ratelimit-remaining-requests")).toBe("0")
       expect(header(third.headers, "x-ratelimit-limit-tokens")).toBe("100000")
+      // What the two admitted requests really used (it returns at 0.6 ms a token); the refused one took none.
+      const tokensAfter = Number(header(third.headers, "x-ratelimit-remaining-tokens"))
+      expect(tokensAfter).toBeGreaterThan(99_900)
+      expect(tokensAfter).toBeLessThanOrEqual(100_000)
       expect(at(third.json, "error", "type")).toBe("rate_limit_error")
       expect(at(third.json, "error", "code")).toBe("team_rate_limited")
       expect(text(third.json, "error", "message")).toContain(`team rl-${framework}`)
@@ -70,8 +75,9 @@ for (const framework of frameworks) {
       expect(harness.upstream.received.length - forwardedBefore).toBe(2)
     })
 
-    it("a tokens refusal carries the tokens left and the request limit", async () => {
-      const key = await client.generateKey({ key_alias: `tpm-${framework}`, tpm_limit: 1000, rpm_limit: 100 })
+    it("a tokens refusal carries what is left of both kinds", async () => {
+      // 10 a minute: a request comes back only after 6 s, far longer than this test.
+      const key = await client.generateKey({ key_alias: `tpm-${framework}`, tpm_limit: 1000, rpm_limit: 10 })
       // The first request really uses 700 tokens: settling it leaves about 300.
       const admitted = await client.llm("/v1/chat/completions", chat(600), key, { "x-fake-usage": "300,400" })
       expect(admitted.status).toBe(200)
@@ -80,7 +86,9 @@ for (const framework of frameworks) {
       expect(Number(header(refused.headers, "retry-after"))).toBeGreaterThanOrEqual(1)
       expect(header(refused.headers, "x-ratelimit-limit-tokens")).toBe("1000")
       expect(Number(header(refused.headers, "x-ratelimit-remaining-tokens"))).toBeLessThan(600)
-      expect(header(refused.headers, "x-ratelimit-limit-requests")).toBe("100")
+      expect(header(refused.headers, "x-ratelimit-limit-requests")).toBe("10")
+      // The admitted request counted; the refused one did not.
+      expect(header(refused.headers, "x-ratelimit-remaining-requests")).toBe("9")
       expect(at(refused.json, "error", "code")).toBe("key_rate_limited")
       expect(text(refused.json, "error", "message")).toContain(`key tpm-${framework}`)
     })

@@ -13,8 +13,16 @@
  * With `stream: true` it answers SSE, ending with a usage chunk when
  * `stream_options.include_usage` is set; otherwise JSON.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request as httpRequest,
+  type Server,
+  type ServerResponse
+} from "node:http"
 import type { AddressInfo } from "node:net"
+import type * as LlmGuard from "../../src/http/LlmGuard.js"
 
 export interface Received {
   readonly path: string
@@ -36,6 +44,8 @@ export interface FakeUpstream {
   readonly streams: Array<StreamRecord>
   /** Calls this upstream with the guarded request, as a host's forwarder would. */
   readonly forward: (request: Request) => Promise<Response>
+  /** The same call on Node's `http` client, the guard's Node contract. */
+  readonly nodeForward: LlmGuard.NodeForward
   readonly close: () => Promise<void>
 }
 
@@ -212,13 +222,47 @@ export const start = async (options: StartOptions = {}): Promise<FakeUpstream> =
           : AbortSignal.any([request.signal, AbortSignal.timeout(options.forwardTimeoutMs)])
     })
   }
+  const agent = new Agent({ keepAlive: true })
+  const nodeForward: LlmGuard.NodeForward = {
+    node: (upstream) =>
+      new Promise((resolve, reject) => {
+        const headers: Record<string, string> = { authorization: "Bearer upstream-secret" }
+        for (const [name, value] of upstream.headers) headers[name] = value
+        const req = httpRequest(
+          `${url}${upstream.url.split("?")[0] ?? "/"}`,
+          { method: upstream.method, headers, agent },
+          (res) => {
+            res.once("close", () => clearTimeout(timer))
+            resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res })
+          }
+        )
+        // As `forward`: the whole answer must come within the timeout.
+        const limit = options.forwardTimeoutMs
+        const timer =
+          limit === undefined
+            ? undefined
+            : setTimeout(() => {
+                const error = new Error("the upstream took too long")
+                error.name = "TimeoutError"
+                req.destroy(error)
+              }, limit)
+        req.once("error", (error) => {
+          clearTimeout(timer)
+          reject(error)
+        })
+        upstream.onAbandoned(() => req.destroy())
+        req.end(upstream.body)
+      })
+  }
   return {
     url,
     received,
     streams,
     forward,
+    nodeForward,
     close: () =>
       new Promise<void>((resolve) => {
+        agent.destroy()
         server.closeAllConnections()
         server.close(() => resolve())
       })

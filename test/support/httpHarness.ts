@@ -3,6 +3,7 @@
  * framework adapter: the management API under `/admin`, the guarded LLM routes under
  * `/v1`, a fake upstream behind them, and every log line captured.
  */
+import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { serve } from "@hono/node-server"
 import express from "express"
@@ -14,11 +15,13 @@ import * as FastifyAdapter from "../../src/adapters/fastify.js"
 import * as HonoAdapter from "../../src/adapters/hono.js"
 import * as LlmGuard from "../../src/http/LlmGuard.js"
 import * as ManagementApi from "../../src/http/ManagementApi.js"
+import * as NodeBridge from "../../src/http/NodeBridge.js"
 import { Admin, TokenEstimator } from "../../src/index.js"
 import * as FakeUpstream from "./fakeUpstream.js"
 import { makeServices } from "./runtime.js"
 
-export type Framework = "hono" | "express" | "fastify"
+/** `node`: a bare `node:http` server, the guard's Node entry and a Node forwarder. */
+export type Framework = "hono" | "express" | "fastify" | "node"
 
 export const MASTER_KEY = "sk-master-0123456789abcdef-secret"
 
@@ -70,6 +73,29 @@ const listen = async (
       for (const route of LLM_ROUTES) app.post(route, ExpressAdapter.llmGuard(guard, upstream.forward))
       const server = app.listen(0, "127.0.0.1")
       await new Promise((resolve) => server.once("listening", resolve))
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      return {
+        url: `http://127.0.0.1:${port}`,
+        close: () =>
+          new Promise((resolve) => {
+            server.closeAllConnections()
+            server.close(() => resolve())
+          })
+      }
+    }
+    case "node": {
+      const server = createServer((req, res) => {
+        const path = req.url ?? "/"
+        if (path.startsWith("/admin/")) {
+          void NodeBridge.serve(req, res, (request) => api(request), { url: path.slice("/admin".length) })
+        } else if (guard.node !== undefined && LLM_ROUTES.includes(path)) {
+          void guard.node(req, res, upstream.nodeForward)
+        } else {
+          res.writeHead(404).end()
+        }
+      })
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
       const address = server.address()
       const port = typeof address === "object" && address !== null ? address.port : 0
       return {

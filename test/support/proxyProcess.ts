@@ -85,8 +85,9 @@ export const start = (options: StartOptions = {}): Promise<ProxyProcess> => {
     args.push("--", "--config", "config.yaml")
   }
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", ...options.env }
-  // Only what the test says: nothing inherited chooses the store or the key.
-  for (const name of ["MASTER_KEY", "DATABASE_URL"]) if (options.env?.[name] === undefined) delete env[name]
+  // Only what the test says: nothing inherited chooses the stores or the key.
+  for (const name of ["MASTER_KEY", "DATABASE_URL", "REDIS_URL", "REDIS_PREFIX"])
+    if (options.env?.[name] === undefined) delete env[name]
   // Its own process group, so a clean-up can end npm and the proxy under it together.
   const child = spawn("npm", args, { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"], detached: true })
   const output: Array<string> = []

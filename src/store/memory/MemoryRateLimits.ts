@@ -52,6 +52,12 @@ const judge = (state: MemoryRateState, rule: RateRule, request: RateAcquire): Ve
   return RateArithmetic.gcra(state.tats.get(rule.bucket) ?? now, now, rule.limit, cost)
 }
 
+/** What a rule has left before the request, which a refusal reports for every rule. */
+const leftNow = (state: MemoryRateState, rule: RateRule, now: number): number =>
+  rule.kind === "parallel"
+    ? RateArithmetic.freeSlots(liveLeases(state, rule.bucket, now).size, rule.limit)
+    : RateArithmetic.remainingNow(state.tats.get(rule.bucket) ?? now, now, rule.limit)
+
 /**
  * Decides every rule first and writes only when all of them admit: a refusal leaves
  * every counter as it was.
@@ -67,7 +73,7 @@ export const acquire = (state: MemoryRateState, request: RateAcquire): RateDecis
         _tag: "Refused",
         index: verdicts.length,
         retryAfterMillis: verdict.retryAfterMillis,
-        remaining: verdict.remaining
+        remaining: request.rules.map((each) => leftNow(state, each, request.now))
       }
     }
     verdicts.push(verdict)

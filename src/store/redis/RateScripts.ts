@@ -43,7 +43,8 @@ end
 /**
  * KEYS: one per rule (its TAT key, or its lease set for `p`).
  * ARGV: now, leaseMillis, ticketId, tokens, then kind (`r`, `t`, `p`) and limit per rule.
- * Returns `{"A", remaining...}` or `{"R", index, retryAfterMillis, remaining}`.
+ * Returns `{"A", remaining...}` or `{"R", index, retryAfterMillis, remaining...}`, where a
+ * refusal's remaining is every rule's before the request (it counts nothing).
  *
  * @since 0.1.0
  */
@@ -55,6 +56,8 @@ local tokens = tonumber(ARGV[4])
 local tats = {}
 local live = {}
 local remaining = {}
+local refused = nil
+local retry = 0
 for i = 1, #KEYS do
   local key = KEYS[i]
   local kind = ARGV[3 + 2 * i]
@@ -65,7 +68,8 @@ for i = 1, #KEYS do
       live[key] = redis.call('ZCARD', key)
     end
     if live[key] >= limit then
-      return {'R', tostring(i - 1), num(PARALLEL_RETRY), '0'}
+      refused, retry = i - 1, PARALLEL_RETRY
+      break
     end
     live[key] = live[key] + 1
     remaining[i] = tostring(limit - live[key])
@@ -77,17 +81,32 @@ for i = 1, #KEYS do
     local tat = tats[key]
     if tat == nil then tat = tonumber(redis.call('GET', key)) or now end
     local base = math.max(tat, now)
-    if cost > limit then
-      return {'R', tostring(i - 1), num(WINDOW), tostring(units_left(burst, base - now, interval))}
-    end
     local next = base + cost * interval
     local ahead = next - now
-    if ahead > burst then
-      return {'R', tostring(i - 1), num(ahead - burst), tostring(units_left(burst, base - now, interval))}
+    if cost > limit or ahead > burst then
+      refused, retry = i - 1, ahead - burst
+      if cost > limit then retry = WINDOW end
+      break
     end
     tats[key] = next
     remaining[i] = tostring(units_left(burst, ahead, interval))
   end
+end
+if refused ~= nil then
+  -- Every rule as stored, read again: a key named twice must not see the earlier rule's units.
+  local out = {'R', tostring(refused), num(retry)}
+  for i = 1, #KEYS do
+    local key = KEYS[i]
+    local limit = tonumber(ARGV[4 + 2 * i])
+    if ARGV[3 + 2 * i] == 'p' then
+      out[i + 3] = tostring(math.max(0, limit - redis.call('ZCOUNT', key, '(' .. ARGV[1], '+inf')))
+    else
+      local interval = interval_of(limit)
+      local tat = tonumber(redis.call('GET', key)) or now
+      out[i + 3] = tostring(units_left(limit * interval, math.max(tat, now) - now, interval))
+    end
+  end
+  return out
 end
 for key, tat in pairs(tats) do store_tat(key, tat, now) end
 for i = 1, #KEYS do

@@ -89,12 +89,13 @@ const decide = (
   if (tag === "A" && rest.length === rules) {
     return Effect.succeed({ _tag: "Admitted", remaining: rest.map(Number) })
   }
-  if (tag === "R" && rest.length === 3) {
+  if (tag === "R" && rest.length === rules + 2) {
+    const [index, retryAfterMillis, ...remaining] = rest
     return Effect.succeed({
       _tag: "Refused",
-      index: toNumber(rest[0]),
-      retryAfterMillis: toNumber(rest[1]),
-      remaining: toNumber(rest[2])
+      index: toNumber(index),
+      retryAfterMillis: toNumber(retryAfterMillis),
+      remaining: remaining.map(Number)
     })
   }
   return Effect.fail(failed("unexpected reply to acquire"))

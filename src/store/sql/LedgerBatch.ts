@@ -22,8 +22,10 @@ import * as Money from "../../domain/Money.js"
 import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedger.js"
 import * as CounterStatements from "./CounterStatements.js"
 import * as Counters from "./Counters.js"
+import * as Dialect from "./Dialect.js"
 import * as Holds from "./Holds.js"
 import * as Statements from "./LedgerBatchStatements.js"
+import * as PgLedgerBatch from "./PgLedgerBatch.js"
 import { isUniqueViolation } from "./SqlErrors.js"
 
 /** A hold waiting for a batch; `keys` are its distinct scope keys in scope order. @since 0.1.0 */
@@ -79,6 +81,8 @@ export const run = (
   holdTtlMillis: number,
   steps: ReadonlyArray<Step>
 ): Effect.Effect<ReadonlyArray<Verdict>, SqlError> => {
+  // PostgreSQL decides the whole batch in one call, in its own transaction.
+  if (Dialect.hasFastPath(sql)) return PgLedgerBatch.run(sql, holdTtlMillis, steps)
   // One time for the batch: windows only ever move forward, whatever order the steps read the clock in.
   const now = steps.reduce((max, step) => Math.max(max, step.now), 0)
   const keys = [...new Set(steps.flatMap((step) => step.keys))].sort(CounterStatements.compareKeys)

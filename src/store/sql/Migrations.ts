@@ -16,6 +16,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { StoreUnavailable } from "../../domain/Errors.js"
 import * as Dialect from "./Dialect.js"
+import * as PgLedgerBatch from "./PgLedgerBatch.js"
 import * as PgRateLimits from "./PgRateLimits.js"
 
 /** The table where applied migrations are recorded. @since 0.1.0 */
@@ -171,6 +172,18 @@ const rateLimits = Effect.gen(function* () {
   if (Dialect.hasFastPath(sql)) yield* PgRateLimits.install(sql)
 })
 
+// A refusal reports what every rule has left, not only the refusing one (the 429's
+// headers). SQLite decides in process and has nothing to replace.
+const rateRefusalRemaining = Effect.flatMap(SqlClient, (sql) =>
+  Dialect.hasFastPath(sql) ? PgRateLimits.replaceAcquire(sql) : Effect.void
+)
+
+// The group-commit batch of the ledger as one function call on PostgreSQL (one round
+// trip per batch); SQLite runs its batch in process.
+const ledgerBatch = Effect.flatMap(SqlClient, (sql) =>
+  Dialect.hasFastPath(sql) ? PgLedgerBatch.install(sql) : Effect.void
+)
+
 /**
  * Every migration, by `<id>_<name>`. Ids only grow: the migrator runs those above
  * the latest one applied.
@@ -180,7 +193,9 @@ const rateLimits = Effect.gen(function* () {
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient>> = {
   "1_initial": initial,
   "2_rate_limits": rateLimits,
-  "3_budget_events": budgetEvents
+  "3_budget_events": budgetEvents,
+  "4_ledger_batch": ledgerBatch,
+  "5_rate_refusal_remaining": rateRefusalRemaining
 }
 
 const migrator = Migrator.make({})

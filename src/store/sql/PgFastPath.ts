@@ -44,6 +44,25 @@ const decodeSeen = (row: Record<string, unknown>): Option.Option<Counters.View> 
     resetAt: r.windowed ? Option.map(r.window_end, (end) => DateTime.unsafeMake(Number(end))) : Option.none()
   }))
 
+/**
+ * The hold a step placed: `held` on every scope of `request` until `expiresAt`, with the
+ * tightest scope as the step saw the counters before it.
+ *
+ * @since 0.1.0
+ */
+export const opened = (
+  request: HoldRequest,
+  held: Money.Money,
+  expiresAt: number,
+  views: ReadonlyMap<string, Counters.View>
+): Hold => ({
+  holdId: request.holdId,
+  scopes: request.scopes,
+  amount: held,
+  expiresAt: DateTime.unsafeMake(expiresAt),
+  tightest: Counters.tightest(request.scopes, views, held)
+})
+
 /** What a fast hold came to. @since 0.1.0 */
 export type HoldOutcome =
   | { readonly _tag: "Held"; readonly hold: Hold }
@@ -113,18 +132,8 @@ export const hold = (
         const decoded = decodeSeen(row)
         if (Option.isSome(decoded)) seen.set(decoded.value.key, decoded.value)
       }
-      if (String(first["opened"]) === "1") {
-        return {
-          _tag: "Held",
-          hold: {
-            holdId: request.holdId,
-            scopes: request.scopes,
-            amount: held,
-            expiresAt: DateTime.unsafeMake(expiresAt),
-            tightest: Counters.tightest(request.scopes, seen, held)
-          }
-        }
-      }
+      if (String(first["opened"]) === "1")
+        return { _tag: "Held", hold: opened(request, held, expiresAt, seen) }
       if (first["clean"] === false) return { _tag: "Fallback", missing: [], expired: true }
       if (String(first["found"]) !== String(keys.length)) {
         const found = new Set(rows.map((row) => row["scope_key"]))

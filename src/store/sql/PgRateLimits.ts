@@ -1,8 +1,9 @@
 /**
  * The rate-limit steps on PostgreSQL, one round trip each: two functions, installed
- * by the `2_rate_limits` migration, that lock every bucket of a request (made first
- * when missing, then locked in name order, so two requests never deadlock), decide,
- * and write, inside the caller's statement. Row locks are held for the function's
+ * by the `2_rate_limits` migration (acquire replaced by `5_rate_refusal_remaining`),
+ * that lock every bucket of a request (made first when missing, then locked in name
+ * order, so two requests never deadlock), decide, and write, inside the caller's
+ * statement. Row locks are held for the function's
  * run only, never across a network round trip, which is what bounds the rate of one
  * hot bucket.
  *
@@ -34,7 +35,8 @@ const PROLOGUE = `
 const INTERVAL = `CREATE OR REPLACE FUNCTION tb_rate_interval(p_limit float8) RETURNS float8
 LANGUAGE sql IMMUTABLE AS $$ SELECT greatest(1, floor(122880000 / p_limit + 0.5)) * (1::float8 / 2048) $$`
 
-// Returns {1, remaining...} when admitted, {0, index, retryAfterMillis, remaining} when refused.
+// Returns {1, remaining...} when admitted, {0, index, retryAfterMillis, remaining...} when
+// refused, where a refusal's remaining is every rule's before the request (it counts nothing).
 const ACQUIRE = `CREATE OR REPLACE FUNCTION tb_rate_acquire(
   p_buckets text[], p_kinds text[], p_limits float8[], p_tokens float8,
   p_now float8, p_lease_millis float8, p_ticket text, p_async boolean
@@ -44,6 +46,8 @@ DECLARE
   tats float8[] := array_fill(NULL::float8, ARRAY[n]);
   lives int[] := array_fill(NULL::int, ARRAY[n]);
   remaining float8[] := '{}';
+  refused int;
+  retry float8;
   i int; j int;
   lim float8; cost float8; iv float8; burst float8; t float8; base float8; nxt float8; live int;
 BEGIN
@@ -65,7 +69,9 @@ BEGIN
         SELECT count(*) INTO live FROM tb_rate_leases WHERE bucket = p_buckets[i];
       END IF;
       IF live >= lim THEN
-        RETURN ARRAY[0, i - 1, 1000, 0]::float8[];
+        refused := i - 1;
+        retry := 1000;
+        EXIT;
       END IF;
       lives[i] := live + 1;
       remaining := remaining || (lim - live - 1);
@@ -77,17 +83,32 @@ BEGIN
       iv := tb_rate_interval(lim);
       burst := lim * iv;
       base := greatest(t, p_now);
-      IF cost > lim THEN
-        RETURN ARRAY[0, i - 1, 60000, greatest(0, floor((burst - (base - p_now)) / iv))]::float8[];
-      END IF;
       nxt := base + cost * iv;
-      IF nxt - p_now > burst THEN
-        RETURN ARRAY[0, i - 1, nxt - p_now - burst, greatest(0, floor((burst - (base - p_now)) / iv))]::float8[];
+      IF cost > lim OR nxt - p_now > burst THEN
+        refused := i - 1;
+        retry := CASE WHEN cost > lim THEN 60000 ELSE nxt - p_now - burst END;
+        EXIT;
       END IF;
       tats[i] := nxt;
       remaining := remaining || greatest(0, floor((burst - (nxt - p_now)) / iv));
     END IF;
   END LOOP;
+  IF refused IS NOT NULL THEN
+    -- Every rule as stored, read again: a bucket named twice must not see the earlier rule's units.
+    remaining := '{}';
+    FOR i IN 1..n LOOP
+      lim := p_limits[i];
+      IF p_kinds[i] = 'parallel' THEN
+        SELECT count(*) INTO live FROM tb_rate_leases WHERE bucket = p_buckets[i] AND expires_at > p_now;
+        remaining := remaining || greatest(0, lim - live);
+      ELSE
+        SELECT tat INTO t FROM tb_rate_buckets WHERE bucket = p_buckets[i];
+        iv := tb_rate_interval(lim);
+        remaining := remaining || greatest(0, floor((lim * iv - (greatest(t, p_now) - p_now)) / iv));
+      END IF;
+    END LOOP;
+    RETURN ARRAY[0, refused, retry]::float8[] || remaining;
+  END IF;
   FOR i IN 1..n LOOP
     IF p_kinds[i] = 'parallel' THEN
       INSERT INTO tb_rate_leases (bucket, ticket_id, expires_at)
@@ -124,11 +145,21 @@ BEGIN
   END LOOP;
 END $$`
 
-/** Creates (or replaces) the functions; part of the `2_rate_limits` migration. @since 0.1.0 */
+/**
+ * Creates (or replaces) the functions, as they are now; the `2_rate_limits` migration.
+ * They need only that migration's tables, so a database made today gets today's
+ * functions at once, and {@link replaceAcquire} later leaves them as they are.
+ *
+ * @since 0.1.0
+ */
 export const install = (sql: SqlClient): Effect.Effect<void, SqlError> =>
-  Effect.asVoid(
-    Effect.all(
-      [INTERVAL, ACQUIRE, COMPLETE].map((text) => sql.unsafe(text)),
-      { discard: true }
-    )
-  )
+  Effect.all([sql.unsafe(INTERVAL), sql.unsafe(ACQUIRE), sql.unsafe(COMPLETE)], { discard: true })
+
+/**
+ * Replaces `tb_rate_acquire` with the one whose refusals report every rule's remaining
+ * units: the `5_rate_refusal_remaining` migration, for databases made before it.
+ *
+ * @since 0.1.0
+ */
+export const replaceAcquire = (sql: SqlClient): Effect.Effect<void, SqlError> =>
+  Effect.asVoid(sql.unsafe(ACQUIRE))

@@ -10,7 +10,8 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Duration, Effect, Either, Metric, Option, ParseResult, Schema } from "effect"
 import { CorruptRecord, type EntityKind, StoreUnavailable } from "../../domain/Errors.js"
 
-const codeOf = (error: SqlError): string | undefined => {
+/** The driver's error code (SQLSTATE on PostgreSQL). @since 0.1.0 */
+export const codeOf = (error: SqlError): string | undefined => {
   const cause: unknown = error.cause
   if (typeof cause !== "object" || cause === null || !("code" in cause)) return undefined
   return typeof cause.code === "string" ? cause.code : undefined
@@ -89,7 +90,8 @@ export const guard = (operation: string, timeout: Option.Option<Duration.Duratio
       mapped,
       Effect.zipRight(
         realClock.sleep(timeout.value),
-        Effect.fail(new StoreUnavailable({ operation: `${operation} timed out` }))
+        // Made only on a timeout: an error captures a stack, which every call would pay for.
+        Effect.failSync(() => new StoreUnavailable({ operation: `${operation} timed out` }))
       )
     )
   }

@@ -6,7 +6,10 @@
  * statement instead (`PgFastPath.ts`) and falls back to the transaction here. Holds
  * and settles that wait at the same moment share one transaction and one commit
  * (`GroupCommit.ts`, `LedgerBatch.ts`), each decided in arrival order exactly as it
- * would be alone; a lone step takes the path above in its caller's fiber.
+ * would be alone; a lone step takes the path above in its caller's fiber. On the
+ * embedded SQLite store the common case is one synchronous transaction on the store's
+ * own connection instead (`SqliteFastPath.ts`), batched the same way, with the same
+ * fallback to the transaction here.
  *
  * Semantics are those of the memory store: limits are read from the store inside the
  * step (the counters carry a copy kept in step by entity writes), expired holds are
@@ -42,8 +45,10 @@ import * as GroupCommit from "./GroupCommit.js"
 import * as Holds from "./Holds.js"
 import * as LedgerBatch from "./LedgerBatch.js"
 import * as PgFastPath from "./PgFastPath.js"
+import { SqliteDatabase } from "./SqliteConnection.js"
+import * as SqliteFastPath from "./SqliteFastPath.js"
 import { traced } from "../../services/internal/traced.js"
-import { guard, realClock, retryConflicts } from "./SqlErrors.js"
+import { guard, realClock, retryConflicts, unavailable } from "./SqlErrors.js"
 
 /** @since 0.1.0 */
 export interface LedgerOptions {
@@ -57,16 +62,22 @@ export interface LedgerOptions {
 type HoldFailure = BudgetExceeded | SqlError | CorruptRecord | StoreUnavailable
 type SettleFailure = HoldClosed | SqlError | CorruptRecord | StoreUnavailable
 
+/** What a queued step is answered with: its errors are the store's own already. */
+type Answered<F> = Exclude<F, SqlError>
+
 interface HoldEntry extends GroupCommit.Pending {
   readonly _tag: "Hold"
   readonly step: LedgerBatch.HoldStep
-  readonly resume: (effect: Effect.Effect<Hold, HoldFailure>) => void
+  /** When its caller stops waiting (epoch millis of the real clock); undefined without a timeout. */
+  readonly deadline: number | undefined
+  readonly resume: (effect: Effect.Effect<Hold, Answered<HoldFailure>>) => void
 }
 
 interface SettleEntry extends GroupCommit.Pending {
   readonly _tag: "Settle"
   readonly step: LedgerBatch.SettleStep
-  readonly resume: (effect: Effect.Effect<Settlement, SettleFailure>) => void
+  readonly deadline: number | undefined
+  readonly resume: (effect: Effect.Effect<Settlement, Answered<SettleFailure>>) => void
 }
 
 type Entry = HoldEntry | SettleEntry
@@ -127,7 +138,18 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
   const sql = (yield* SqlClient).withoutTransforms()
   const fast = Dialect.hasFastPath(sql)
   const rowLocks = Dialect.hasRowLocks(sql)
-  const { holdTtlMillis } = options
+  // On the embedded store's own connection, each step runs synchronously, in batches of what waits at once
+  // (group commit) or alone.
+  const sqlite = Option.map(yield* Effect.serviceOption(SqliteDatabase), (db) =>
+    SqliteFastPath.make(db, sql, {
+      batch: options.groupCommit ?? true,
+      onShared: (steps) => {
+        groupCommits.unsafeUpdate(1, [])
+        groupCommitSteps.unsafeUpdate(steps, [])
+      }
+    })
+  )
+  const { holdTtlMillis, timeout } = options
 
   /**
    * Locks and decodes the counters of `keys`, or reports why the step must wait:
@@ -268,7 +290,28 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       return Either.right(Either.right(settlement))
     })
 
+  /** The synchronous SQLite settle, or the portable one for what it hands back. */
+  const settleSqlite = (
+    fastPath: SqliteFastPath.SqliteFastPath,
+    hold: Hold,
+    cost: Money.Money,
+    log: SpendLogDraft,
+    now: number
+  ): Effect.Effect<Settlement, HoldClosed | CorruptRecord | StoreUnavailable> =>
+    Effect.flatMap(
+      Effect.mapError(fastPath.settle(hold, [...distinct(hold.scopes).keys()], cost, log, now), (error) =>
+        unavailable("settle", error)
+      ),
+      (done) =>
+        Option.isSome(done) ? Effect.succeed(done.value) : guardSettle(settlePortable(hold, cost, log, now))
+    )
+
   const settleAt = (hold: Hold, cost: Money.Money, log: SpendLogDraft, now: number) =>
+    Option.isSome(sqlite)
+      ? settleSqlite(sqlite.value, hold, cost, log, now)
+      : settlePortable(hold, cost, log, now)
+
+  const settlePortable = (hold: Hold, cost: Money.Money, log: SpendLogDraft, now: number) =>
     Effect.gen(function* () {
       if (fast) {
         const keys = [...distinct(hold.scopes).keys()]
@@ -283,7 +326,41 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       return yield* Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed })
     })
 
-  const holdAt = (request: HoldRequest, now: number) =>
+  /**
+   * The synchronous SQLite step; what it hands back is put right (counters made, expired
+   * holds reclaimed) and tried again, or decided by the portable step.
+   */
+  const holdSqlite = (
+    fastPath: SqliteFastPath.SqliteFastPath,
+    request: HoldRequest,
+    now: number,
+    attempt: number
+  ): Effect.Effect<Hold, BudgetExceeded | CorruptRecord | StoreUnavailable> => {
+    const refs = distinct(request.scopes)
+    const step = fastPath.hold(request, [...refs.keys()], now, now + holdTtlMillis)
+    return Effect.flatMap(
+      Effect.mapError(step, (error) => unavailable("hold", error)),
+      (outcome): Effect.Effect<Hold, BudgetExceeded | CorruptRecord | StoreUnavailable> => {
+        if (outcome._tag === "Held") return Effect.succeed(outcome.hold)
+        if (outcome._tag === "Refused") return Effect.fail(outcome.error)
+        if (attempt >= ATTEMPTS || (!outcome.expired && outcome.missing.length === 0)) {
+          return guardHold(holdPortable(request, now))
+        }
+        const repair = outcome.expired
+          ? Effect.asVoid(reclaim(now))
+          : CounterStatements.ensure(sql, outcome.missing, refs, now)
+        return Effect.zipRight(guardHold(repair), holdSqlite(fastPath, request, now, attempt + 1))
+      }
+    )
+  }
+
+  const holdAt = (request: HoldRequest, now: number): Effect.Effect<Hold, HoldFailure> =>
+    Option.isSome(sqlite) ? holdSqlite(sqlite.value, request, now, 1) : holdPortable(request, now)
+
+  const guardHold = guard("hold", timeout)
+  const guardSettle = guard("settle", timeout)
+
+  const holdPortable = (request: HoldRequest, now: number) =>
     Effect.gen(function* () {
       const refs = distinct(request.scopes)
       if (fast) {
@@ -305,25 +382,38 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       return yield* Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed })
     })
 
-  const timeout = options.timeout
   const stepGuard = guard("ledger", timeout)
+
+  /**
+   * The guard of a step that runs in its caller's fiber after waiting in the queue: the
+   * time it waited counts against its timeout.
+   */
+  const guardRest = (operation: string, deadline: number | undefined) =>
+    guard(
+      operation,
+      deadline === undefined
+        ? Option.none()
+        : Option.some(Duration.millis(Math.max(0, deadline - Date.now())))
+    )
+  const holdAlone = (entry: HoldEntry) =>
+    guardRest("hold", entry.deadline)(holdAt(entry.step.request, entry.step.now))
+  const settleAlone = (entry: SettleEntry) => {
+    const { cost, hold, log, now } = entry.step
+    return guardRest("settle", entry.deadline)(settleAt(hold, cost, log, now))
+  }
 
   /** Answers a step from its batch; a step handed back runs alone, in its caller's fiber. */
   const answer = (entry: Entry, verdict: LedgerBatch.Verdict): void => {
     if (entry._tag === "Hold") {
-      const { now, request } = entry.step
       entry.resume(
         verdict._tag === "Held"
           ? Effect.succeed(verdict.hold)
           : verdict._tag === "Refused"
             ? Effect.fail(verdict.error)
-            : holdAt(request, now)
+            : holdAlone(entry)
       )
     } else {
-      const { cost, hold, log, now } = entry.step
-      entry.resume(
-        verdict._tag === "Settled" ? Effect.succeed(verdict.settlement) : settleAt(hold, cost, log, now)
-      )
+      entry.resume(verdict._tag === "Settled" ? Effect.succeed(verdict.settlement) : settleAlone(entry))
     }
   }
 
@@ -345,13 +435,8 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       if (entry.cancelled) return Effect.void
       const done = Deferred.unsafeMake<void>(FiberId.none)
       const free = Effect.sync(() => Deferred.unsafeDone(done, Exit.void))
-      if (entry._tag === "Hold") {
-        const { now, request } = entry.step
-        entry.resume(Effect.ensuring(holdAt(request, now), free))
-      } else {
-        const { cost, hold, log, now } = entry.step
-        entry.resume(Effect.ensuring(settleAt(hold, cost, log, now), free))
-      }
+      if (entry._tag === "Hold") entry.resume(Effect.ensuring(holdAlone(entry), free))
+      else entry.resume(Effect.ensuring(settleAlone(entry), free))
       // A caller interrupted just as it was answered never frees the slot: stop waiting in time.
       return Effect.raceFirst(Deferred.await(done), realClock.sleep(SLOT_WAIT))
     })
@@ -376,7 +461,8 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
   }
 
   const offer =
-    (options.groupCommit ?? true)
+    // A synchronous SQLite step is already as short as a batch would make it.
+    (options.groupCommit ?? true) && Option.isNone(sqlite)
       ? Option.some(
           yield* GroupCommit.make<Entry>({
             run: runBatch,
@@ -388,34 +474,56 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
         )
       : Option.none()
 
-  /** Queues a step for the next batch and waits for its answer (or runs it at once without group commit). */
+  const timeoutMillis = Option.map(timeout, Duration.toMillis)
+
+  /**
+   * Queues a step for the next batch and waits for its answer, or for its timeout: a
+   * timer rather than a race, which would fork two fibers for every step. Without group
+   * commit it runs at once, under the guard.
+   */
   const submit = <A, E>(
-    build: (answer: (effect: Effect.Effect<A, E>) => void) => Entry,
-    direct: () => Effect.Effect<A, E>
-  ): Effect.Effect<A, E> =>
+    operation: string,
+    build: (answer: (effect: Effect.Effect<A, E>) => void, deadline: number | undefined) => Entry,
+    direct: () => Effect.Effect<A, E | SqlError>
+  ): Effect.Effect<A, E | StoreUnavailable> =>
     Option.match(offer, {
-      onNone: direct,
+      onNone: () => guard(operation, timeout)(direct()),
       onSome: (offer) =>
-        Effect.async<A, E>((resume) => {
-          const entry = build((effect) => {
-            if (entry.cancelled) return
-            entry.cancelled = true
-            resume(effect)
-          })
+        Effect.async<A, E | StoreUnavailable>((resume) => {
+          let timer: ReturnType<typeof setTimeout> | undefined
+          const entry = build(
+            (effect) => {
+              if (entry.cancelled) return
+              entry.cancelled = true
+              if (timer !== undefined) clearTimeout(timer)
+              resume(effect)
+            },
+            Option.isSome(timeoutMillis) ? Date.now() + timeoutMillis.value : undefined
+          )
+          if (Option.isSome(timeoutMillis)) {
+            timer = setTimeout(() => {
+              if (entry.cancelled) return
+              entry.cancelled = true
+              resume(Effect.fail(new StoreUnavailable({ operation: `${operation} timed out` })))
+            }, timeoutMillis.value)
+          }
           offer(entry)
           return Effect.sync(() => {
             entry.cancelled = true
+            if (timer !== undefined) clearTimeout(timer)
           })
         })
     })
 
-  const hold = (request: HoldRequest): Effect.Effect<Hold, HoldFailure> =>
+  const hold = (request: HoldRequest): Effect.Effect<Hold, Answered<HoldFailure>> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      submit<Hold, HoldFailure>(
-        (resume) => ({
+      submit<Hold, Answered<HoldFailure>>(
+        "hold",
+        (resume, deadline) => ({
           _tag: "Hold",
           cancelled: false,
           step: { _tag: "Hold", request, keys: [...distinct(request.scopes).keys()], now },
+          deadline,
           resume
         }),
         () => holdAt(request, now)
@@ -426,13 +534,15 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
     hold: Hold,
     cost: Money.Money,
     log: SpendLogDraft
-  ): Effect.Effect<Settlement, SettleFailure> =>
+  ): Effect.Effect<Settlement, Answered<SettleFailure>> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      submit<Settlement, SettleFailure>(
-        (resume) => ({
+      submit<Settlement, Answered<SettleFailure>>(
+        "settle",
+        (resume, deadline) => ({
           _tag: "Settle",
           cancelled: false,
           step: { _tag: "Settle", hold, keys: [...distinct(hold.scopes).keys()], cost, log, now },
+          deadline,
           resume
         }),
         () => settleAt(hold, cost, log, now)
@@ -474,13 +584,23 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       )
     })
 
-  const guardHold = guard("hold", timeout)
-  const guardSettle = guard("settle", timeout)
   const ledger: SpendLedgerShape = {
-    hold: traced("SpendLedger.hold", (request: HoldRequest) => guardHold(hold(request))),
-    settle: traced("SpendLedger.settle", (hold: Hold, cost: Money.Money, log: SpendLogDraft) =>
-      guardSettle(settle(hold, cost, log))
-    ),
+    // The synchronous SQLite steps map their own errors; only what they hand back goes through the guard.
+    hold: Option.match(sqlite, {
+      // The step guards itself: its wait for a batch counts against its timeout.
+      onNone: () => traced("SpendLedger.hold", hold),
+      onSome: (fastPath) =>
+        traced("SpendLedger.hold", (request: HoldRequest) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => holdSqlite(fastPath, request, now, 1))
+        )
+    }),
+    settle: Option.match(sqlite, {
+      onNone: () => traced("SpendLedger.settle", settle),
+      onSome: (fastPath) =>
+        traced("SpendLedger.settle", (hold: Hold, cost: Money.Money, log: SpendLogDraft) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => settleSqlite(fastPath, hold, cost, log, now))
+        )
+    }),
     release: Effect.fn("SpendLedger.release")(function* (hold: Hold) {
       return yield* guard("release", timeout)(release(hold))
     }),

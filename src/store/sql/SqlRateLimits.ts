@@ -39,7 +39,7 @@ const decodeReply = Schema.decodeUnknownEither(
 
 const malformed = new StoreUnavailable({ operation: "rate limits: unexpected reply from the database" })
 
-/** The PostgreSQL function's answer: `{1, remaining...}` or `{0, index, retryAfter, remaining}`. */
+/** The PostgreSQL function's answer: `{1, remaining...}` or `{0, index, retryAfter, remaining...}`. */
 const fromReply = (
   rows: ReadonlyArray<Row>,
   rules: number
@@ -48,8 +48,8 @@ const fromReply = (
   if (Either.isLeft(decoded)) return Either.left(malformed)
   const [verdict, ...rest] = decoded.right
   if (verdict === 1 && rest.length === rules) return Either.right({ _tag: "Admitted", remaining: rest })
-  const [index, retryAfterMillis, remaining] = rest
-  if (verdict === 0 && index !== undefined && retryAfterMillis !== undefined && remaining !== undefined) {
+  const [index, retryAfterMillis, ...remaining] = rest
+  if (verdict === 0 && index !== undefined && retryAfterMillis !== undefined && remaining.length === rules) {
     return Either.right({ _tag: "Refused", index, retryAfterMillis, remaining })
   }
   return Either.left(malformed)

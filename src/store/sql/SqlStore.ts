@@ -19,7 +19,6 @@ import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { SqlClient } from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Clock, Config, type ConfigError, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { StoreUnavailable } from "../../domain/Errors.js"
 import { Invalidation, layerLocal } from "../../services/Invalidation.js"
@@ -49,6 +48,7 @@ import * as SqlKeyRepo from "./SqlKeyRepo.js"
 import * as SqlLedger from "./SqlLedger.js"
 import * as SqlMembershipRepo from "./SqlMembershipRepo.js"
 import * as SqlOrganizationRepo from "./SqlOrganizationRepo.js"
+import * as SqliteConnection from "./SqliteConnection.js"
 import * as SqlRateLimits from "./SqlRateLimits.js"
 import * as SqlSpendLogRepo from "./SqlSpendLogRepo.js"
 import type { RepoContext } from "./SqlSupport.js"
@@ -68,9 +68,19 @@ export interface SqlStoreOptions {
   readonly pruneEvery?: Duration.DurationInput
   /**
    * Let holds and settles that wait at the same moment share one transaction (group
-   * commit), so one durable commit serves many requests. Default `true`.
+   * commit), so one durable commit serves many requests. Default `true`. On the
+   * embedded SQLite store (`sqliteClient`, `layerSqlite`) the steps are synchronous
+   * transactions, and this shares one among those queued in the same turn of the
+   * event loop; without it each step commits alone.
    */
   readonly groupCommit?: boolean
+  /**
+   * SQLite only: `"normal"` (the default, with the write-ahead log) keeps every commit
+   * across a crash of the process, but the last commits before a power loss or an
+   * operating system crash may be lost; `"full"` syncs every commit to disk, at the
+   * cost of one disk flush per commit.
+   */
+  readonly synchronous?: "normal" | "full"
 }
 
 /** The migrations, for running them apart from a store layer (`teambudget migrate`). @since 0.1.0 */
@@ -108,6 +118,17 @@ export const layer = (
         : Option.none()
       const holdTtlMillis = Duration.toMillis(Duration.decode(options.holdTtl ?? DEFAULT_HOLD_TTL))
       yield* guard("connect", timeout)(Dialect.prepareConnection(sql))
+      if (options.synchronous === "full") {
+        yield* guard(
+          "connect",
+          timeout
+        )(
+          sql.onDialectOrElse({
+            sqlite: () => Effect.asVoid(sql`PRAGMA synchronous = FULL`),
+            orElse: () => Effect.void
+          })
+        )
+      }
       if (options.migrate ?? true) yield* Effect.provideService(Migrations.migrate, SqlClient, sql)
       const context: RepoContext = { sql, timeout, holdTtlMillis }
       const ledger = yield* Effect.provideService(
@@ -171,20 +192,29 @@ export interface SqliteOptions extends SqlStoreOptions {
 }
 
 /**
- * An SQLite client on a file (its directory made when missing) or `:memory:`.
+ * An SQLite client on a file (its directory made when missing) or `:memory:`, with
+ * the write-ahead log. It also hands the store its better-sqlite3 connection, on which
+ * holds and settles run as synchronous transactions (`SqliteConnection.ts`).
  *
+ * @example
+ * import { Layer } from "effect"
+ * import { SqlStore } from "teambudget"
+ *
+ * const store = SqlStore.layer({ synchronous: "full" }).pipe(
+ *   Layer.provide(SqlStore.sqliteClient({ filename: "budget.db" }))
+ * )
  * @since 0.1.0
  */
 export const sqliteClient = (options: {
   readonly filename: string
-}): Layer.Layer<SqliteClient.SqliteClient | SqlClient, StoreUnavailable> =>
+}): Layer.Layer<SqliteConnection.SqliteDatabase | SqlClient, StoreUnavailable> =>
   Layer.unwrapEffect(
     Effect.try({
       try: () => {
         if (options.filename !== ":memory:" && options.filename !== "") {
           mkdirSync(dirname(options.filename), { recursive: true })
         }
-        return SqliteClient.layer({ filename: options.filename })
+        return SqliteConnection.layer({ filename: options.filename })
       },
       catch: (cause) =>
         new StoreUnavailable({
@@ -194,11 +224,7 @@ export const sqliteClient = (options: {
     })
   ).pipe(
     Layer.catchAll((error) =>
-      Layer.fail(
-        error instanceof StoreUnavailable
-          ? error
-          : new StoreUnavailable({ operation: "open the SQLite database" })
-      )
+      Layer.fail(error instanceof StoreUnavailable ? error : unavailable("open the SQLite database", error))
     )
   )
 

@@ -1,0 +1,392 @@
+/**
+ * The steady-state ledger steps on the embedded SQLite store, run synchronously by
+ * better-sqlite3 on the connection the `SqlClient` uses (`SqliteConnection.ts`): read
+ * the counters, decide, write. Nothing can run between the statements of a synchronous
+ * transaction, so it needs no lock and no fiber of its own. The steps queued during one
+ * turn of the event loop share one transaction and one commit (group commit, the
+ * default; a commit costs more than a step), or each step commits alone.
+ *
+ * Like `PgFastPath.ts` it decides only the common case: every counter exists and
+ * decodes, no open hold anywhere has expired, a new hold id is new, and a settled hold
+ * is open, unexpired and on the same scopes. Anything else changes nothing and is
+ * handed back to the portable step of `SqlLedger.ts`, which makes missing counters,
+ * reclaims expired holds, names a corrupt row in its owner's error, and so on. What a
+ * step decides here is what the portable step would decide, in the same order of
+ * checks: windows reset lazily (and stay reset after a refusal), the refusal names the
+ * first binding scope in request order, the hold row and the counters it holds on are
+ * written together, and a settle writes its counters, closes its hold and adds its
+ * spend log row in one commit.
+ *
+ * @since 0.1.0
+ */
+import type { SqlClient } from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import type Database from "better-sqlite3"
+import { DateTime, Effect, Either, Option } from "effect"
+import * as Money from "../../domain/Money.js"
+import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedger.js"
+import * as Counters from "./Counters.js"
+import * as Holds from "./Holds.js"
+// The same contract as the one-statement PostgreSQL hold: held, refused, or handed back with what to put right.
+import type { HoldOutcome } from "./PgFastPath.js"
+
+const FALLBACK: HoldOutcome = { _tag: "Fallback", missing: [], expired: false }
+const EXPIRED: HoldOutcome = { _tag: "Fallback", missing: [], expired: true }
+
+/** @since 0.1.0 */
+export interface SqliteFastPath {
+  /** Places or refuses a hold, or hands it back. */
+  readonly hold: (
+    request: HoldRequest,
+    keys: ReadonlyArray<string>,
+    now: number,
+    expiresAt: number
+  ) => Effect.Effect<HoldOutcome, SqlError>
+  /** Settles an open hold, or hands it back (`None`). */
+  readonly settle: (
+    hold: Hold,
+    keys: ReadonlyArray<string>,
+    cost: Money.Money,
+    log: SpendLogDraft,
+    now: number
+  ) => Effect.Effect<Option.Option<Settlement>, SqlError>
+}
+
+const COUNTER_COLUMNS =
+  "scope_key, total, window_spend, held, anchor, window_start, window_end, max_budget, budget_duration"
+
+/** More counters than this, and the cache starts again empty. */
+const MAX_CACHED = 10_000
+
+const sameKeys = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
+  a.length === b.length && a.every((key, i) => key === b[i])
+
+/**
+ * The fast path over `db`, the database under `sql`. Statements are prepared on first
+ * use, after the migrations made the tables.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { SqlClient } from "@effect/sql/SqlClient"
+ * import { SqliteDatabase } from "./SqliteConnection.js"
+ * import * as SqliteFastPath from "./SqliteFastPath.js"
+ *
+ * const fastPath = Effect.zipWith(SqliteDatabase, SqlClient, (db, sql) =>
+ *   SqliteFastPath.make(db, sql, { batch: true, onShared: () => {} })
+ * )
+ * @since 0.1.0
+ */
+export const make = (
+  db: Database.Database,
+  sql: SqlClient,
+  options: {
+    /** Gather the steps that wait at the same moment into one transaction; else one transaction each. */
+    readonly batch: boolean
+    /** Told of every batch of two steps or more that committed, with its size. */
+    readonly onShared: (steps: number) => void
+  }
+): SqliteFastPath => {
+  const prepared = new Map<string, Database.Statement>()
+  const statement = (source: string, reader: boolean): Database.Statement => {
+    let found = prepared.get(source)
+    if (found === undefined) {
+      found = db.prepare(source)
+      // Money beyond 2^53 must come back exact.
+      if (reader) found.safeIntegers(true)
+      prepared.set(source, found)
+    }
+    return found
+  }
+
+  const inKeys = (keys: ReadonlyArray<string>) => `scope_key IN (${keys.map(() => "?").join(", ")})`
+
+  /**
+   * The counters as this connection last read or wrote them. Valid only while nothing
+   * else wrote since the last batch: no statement of this connection outside these
+   * steps (`total_changes()` unchanged) and no other connection (`data_version`
+   * unchanged); otherwise it is emptied before the next batch reads.
+   */
+  const cache = new Map<string, Counters.Counter>()
+  let mark: { readonly changes: number; readonly version: number } | undefined
+  const changesNow = () => Number(statement("SELECT total_changes() AS n", false).get()?.["n"])
+  const versionNow = () => Number(statement("PRAGMA data_version", false).get()?.["data_version"])
+  const forget = () => {
+    cache.clear()
+    dirty.clear()
+    mark = undefined
+  }
+  const validate = () => {
+    // Many scopes come and go (keys, end users): start again rather than grow without bound.
+    const stale = mark === undefined || mark.changes !== changesNow() || mark.version !== versionNow()
+    if (stale || cache.size > MAX_CACHED) forget()
+  }
+  const seal = () => {
+    mark = { changes: changesNow(), version: versionNow() }
+  }
+
+  const anyExpired = (now: number) =>
+    statement(`SELECT 1 AS due FROM tb_holds WHERE state = 'open' AND expires_at <= ? LIMIT 1`, true).get(
+      now
+    ) !== undefined
+
+  /**
+   * Counters changed in the cache and not yet in the table. The steps of a batch all
+   * change the same few counters (a team's, the global one), so each is written once, when
+   * the batch's steps are done, rather than once per step: the cache is exact while the
+   * transaction is open, and a failure rolls the transaction back and forgets both.
+   */
+  const dirty = new Set<string>()
+  const writeCounter = (counter: Counters.Counter) => {
+    cache.set(counter.key, counter)
+    dirty.add(counter.key)
+  }
+  const writeDirty = () => {
+    for (const key of dirty) {
+      const counter = cache.get(key)
+      if (counter === undefined) continue
+      statement(
+        `UPDATE tb_counters SET total = ?, window_spend = ?, held = ?, window_start = ?, window_end = ?
+          WHERE scope_key = ?`,
+        false
+      ).run(
+        counter.total,
+        counter.windowSpend,
+        counter.held,
+        counter.windowStart,
+        Option.getOrNull(counter.windowEnd),
+        counter.key
+      )
+    }
+    dirty.clear()
+  }
+
+  /** Adds `amount` to what every counter of `rolls` holds. */
+  const addHeld = (rolls: ReadonlyArray<Counters.Rolled>, amount: Money.Money) => {
+    for (const { counter } of rolls) writeCounter({ ...counter, held: Money.add(counter.held, amount) })
+  }
+
+  /** The counters of `keys` brought up to `now`, or why the step must be handed back. */
+  const rolled = (
+    keys: ReadonlyArray<string>,
+    now: number
+  ): Either.Either<ReadonlyArray<Counters.Rolled>, HoldOutcome> => {
+    const unread = keys.filter((key) => !cache.has(key))
+    if (unread.length > 0) {
+      const rows = statement(`SELECT ${COUNTER_COLUMNS} FROM tb_counters WHERE ${inKeys(unread)}`, true).all(
+        ...unread
+      )
+      if (rows.length !== unread.length) {
+        const found = new Set(rows.map((row) => row["scope_key"]))
+        return Either.left({
+          _tag: "Fallback",
+          missing: unread.filter((key) => !found.has(key)),
+          expired: false
+        })
+      }
+      const decoded = Counters.decodeCounters(rows)
+      if (Either.isLeft(decoded)) return Either.left(FALLBACK)
+      for (const counter of decoded.right) cache.set(counter.key, counter)
+    }
+    const rolls: Array<Counters.Rolled> = []
+    for (const key of keys) {
+      const counter = cache.get(key)
+      if (counter === undefined) return Either.left(FALLBACK)
+      rolls.push(Counters.roll(counter, now))
+    }
+    return Either.right(rolls)
+  }
+  const holdBody = (
+    request: HoldRequest,
+    keys: ReadonlyArray<string>,
+    now: number,
+    expiresAt: number
+  ): HoldOutcome => {
+    if (anyExpired(now)) return EXPIRED
+    const seen = rolled(keys, now)
+    if (Either.isLeft(seen)) return seen.left
+    const views = new Map<string, Counters.View>()
+    for (const roll of seen.right) views.set(roll.counter.key, Counters.view(roll.counter, roll.window))
+    const error = Counters.refusal(request, views)
+    const held = request.mode === "strict" ? request.amount : Money.zero
+    if (error === undefined) {
+      // Nothing is written yet: a hold id in use (a retry, or a closed hold reused) goes to the portable step.
+      const inserted = statement(
+        `INSERT INTO tb_holds (hold_id, scope_keys, amount, expires_at, state) VALUES (?, ?, ?, ?, 'open')
+          ON CONFLICT (hold_id) DO NOTHING`,
+        false
+      ).run(request.holdId, Holds.encodeKeys(keys), held, expiresAt)
+      if (inserted.changes === 0) return FALLBACK
+    }
+    for (const roll of seen.right) if (roll.changed) writeCounter(roll.counter)
+    if (error !== undefined) return { _tag: "Refused", error }
+    if (held !== Money.zero) addHeld(seen.right, held)
+    return {
+      _tag: "Held",
+      hold: {
+        holdId: request.holdId,
+        scopes: request.scopes,
+        amount: held,
+        expiresAt: DateTime.unsafeMake(expiresAt),
+        tightest: Counters.tightest(request.scopes, views, held)
+      }
+    }
+  }
+
+  const settleBody = (
+    hold: Hold,
+    keys: ReadonlyArray<string>,
+    cost: Money.Money,
+    log: SpendLogDraft,
+    now: number
+  ): Option.Option<Settlement> => {
+    const found = statement(
+      `SELECT hold_id, scope_keys, amount, expires_at, state, closed_at FROM tb_holds WHERE hold_id = ?`,
+      true
+    ).get(hold.holdId)
+    if (found === undefined) return Option.none()
+    const row = Either.getOrUndefined(Holds.decodeHold(found))
+    if (row === undefined || row.state !== "open" || row.expires_at <= now) return Option.none()
+    if (!sameKeys(row.scope_keys, keys) || anyExpired(now)) return Option.none()
+    const seen = rolled(keys, now)
+    if (Either.isLeft(seen)) return Option.none()
+    const views = new Map<string, Counters.View>()
+    const next: Array<Counters.Counter> = []
+    for (const roll of seen.right) {
+      // Gives back what was held (floored at zero) and charges the cost.
+      const after: Counters.Counter = {
+        ...roll.counter,
+        held: Money.minus(roll.counter.held, row.amount),
+        total: Money.add(roll.counter.total, cost),
+        windowSpend: Money.add(roll.counter.windowSpend, cost)
+      }
+      next.push(after)
+      views.set(after.key, Counters.view(after, roll.window))
+    }
+    for (const counter of next) writeCounter(counter)
+    statement(`UPDATE tb_holds SET state = 'settled', closed_at = ? WHERE hold_id = ?`, false).run(
+      now,
+      hold.holdId
+    )
+    statement(
+      `INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label, user_id, team_id, organization_id,
+        end_user, model, prompt_tokens, completion_tokens, cost, started_at, ended_at, status)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      false
+    ).run(
+      log.requestId,
+      log.keyId,
+      log.keyHash,
+      log.keyLabel,
+      Option.getOrNull(log.userId),
+      Option.getOrNull(log.teamId),
+      Option.getOrNull(log.organizationId),
+      Option.getOrNull(log.endUser),
+      log.model,
+      log.promptTokens,
+      log.completionTokens,
+      cost,
+      log.startedAt.epochMillis,
+      now,
+      log.status
+    )
+    return Option.some({ cost, late: false, tightest: Counters.tightest(hold.scopes, views, Money.zero) })
+  }
+
+  interface Queued {
+    cancelled: boolean
+    /** Runs the step inside the batch transaction; throws what the driver threw. */
+    readonly run: () => void
+    /** Answers the step once its transaction committed, or with why it did not. */
+    readonly answer: (failure: SqlError | undefined) => void
+    /** Runs the step through the client instead. */
+    readonly detour: () => void
+  }
+  let queue: Array<Queued> = []
+
+  // BEGIN IMMEDIATE: another process on the same file makes a batch wait (busy_timeout) before reading, never midway.
+  const batch = db.transaction((steps: ReadonlyArray<Queued>) => {
+    validate()
+    for (const step of steps) if (!step.cancelled) step.run()
+    writeDirty()
+    seal()
+  }).immediate
+
+  /** Runs `steps` as one transaction; on failure nothing of it stays, the cache included. */
+  const commit = (steps: ReadonlyArray<Queued>): SqlError | undefined => {
+    try {
+      batch(steps)
+      return undefined
+    } catch (cause) {
+      forget()
+      return new SqlError({ cause, message: "Failed to run ledger steps" })
+    }
+  }
+
+  /**
+   * Runs every step queued during this turn of the event loop as one transaction and
+   * one commit: steps still run one after the other, each on what the ones before it
+   * wrote. A batch that fails is rolled back whole and its steps run again one
+   * transaction each, so a failure reaches only the step that causes it. While the
+   * client has a transaction open (it spans several turns of its fiber), the steps
+   * queue for the connection through the client instead.
+   */
+  const flush = () => {
+    const steps = queue.filter((step) => !step.cancelled)
+    queue = []
+    if (db.inTransaction) {
+      forget()
+      for (const step of steps) step.detour()
+      return
+    }
+    const failure = commit(steps)
+    if (failure === undefined && steps.length > 1) options.onShared(steps.length)
+    if (failure === undefined || steps.length === 1) {
+      for (const step of steps) step.answer(failure)
+      return
+    }
+    for (const step of steps) step.answer(commit([step]))
+  }
+
+  const exec = <A>(body: () => A): Effect.Effect<A, SqlError> =>
+    Effect.async<A, SqlError>((resume) => {
+      let result: A | undefined
+      const step: Queued = {
+        cancelled: false,
+        run: () => {
+          result = body()
+        },
+        answer: (failure) =>
+          resume(
+            failure !== undefined
+              ? Effect.fail(failure)
+              : result === undefined
+                ? Effect.fail(new SqlError({ message: "A ledger step was not run" }))
+                : Effect.succeed(result)
+          ),
+        detour: () =>
+          resume(
+            sql.withTransaction(
+              attempt(() => {
+                const answer = body()
+                writeDirty()
+                return answer
+              })
+            )
+          )
+      }
+      if (queue.length === 0 && options.batch) setImmediate(flush)
+      queue.push(step)
+      if (!options.batch) flush()
+      return Effect.sync(() => {
+        step.cancelled = true
+      })
+    })
+
+  return {
+    hold: (request, keys, now, expiresAt) => exec(() => holdBody(request, keys, now, expiresAt)),
+    settle: (hold, keys, cost, log, now) => exec(() => settleBody(hold, keys, cost, log, now))
+  }
+}
+
+const attempt = <A>(run: () => A): Effect.Effect<A, SqlError> =>
+  Effect.try({ try: run, catch: (cause) => new SqlError({ cause, message: "Failed to run a ledger step" }) })

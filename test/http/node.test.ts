@@ -1,0 +1,3 @@
+import { describeFramework } from "../support/httpScenarios.js"
+
+describeFramework("node")

@@ -1,0 +1,188 @@
+/**
+ * The synchronous ledger steps of the embedded store (`SqliteFastPath.ts`): what they
+ * remember of the counters between batches is dropped as soon as anything else wrote
+ * (an entity write through the client, another connection on the file), a step that
+ * arrives while the client holds a transaction open waits for it and is not part of
+ * it, and steps that wait at the same moment commit together with exact totals.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { SqlClient } from "@effect/sql/SqlClient"
+import { describe, expect, it } from "@effect/vitest"
+import Database from "better-sqlite3"
+import { Deferred, Effect, Exit, Fiber, Layer, Metric } from "effect"
+import { Money, SqlStore, type StoreServices, TeamRepo } from "../src/index.js"
+import { groupCommitSteps } from "../src/store/sql/SqlLedger.js"
+import { hold, makeWorld, settle, spendOf } from "./conformance/fixtures.js"
+import { limits, teamId, usd } from "./support/fixtures.js"
+
+/** A store on a fresh database file, removed afterwards. */
+const onFile = <A, E>(body: (filename: string) => Effect.Effect<A, E, never>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "teambudget-fast-"))),
+    (dir) => body(join(dir, "store.db")),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+/** Runs `body` against a store on a fresh file, with the file's name. */
+const withStore = <A, E>(body: (filename: string) => Effect.Effect<A, E, StoreServices | SqlClient>) =>
+  onFile((filename) =>
+    Effect.scoped(
+      Effect.flatMap(
+        Layer.build(SqlStore.layer().pipe(Layer.provideMerge(SqlStore.sqliteClient({ filename })))),
+        (store) => Effect.provide(body(filename), store)
+      )
+    )
+  )
+
+describe("SQLite synchronous ledger steps", () => {
+  it.scoped("a cap changed through the client between two holds binds the second", () =>
+    withStore(() =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld({ team: limits({ maxBudget: 10 }) })
+        const first = yield* hold(world.scopes, usd(4))
+        yield* settle(world, first, usd(4))
+        const teams = yield* TeamRepo
+        yield* teams.update(teamId("eng"), { limits: limits({ maxBudget: 5 }) })
+        const refused = yield* Effect.exit(hold(world.scopes, usd(2)))
+        expect(Exit.isFailure(refused)).toBe(true)
+        const fits = yield* hold(world.scopes, usd(1))
+        expect(fits.amount).toBe(usd(1))
+      })
+    )
+  )
+
+  it.scoped("a counter written by another connection on the file is read again", () =>
+    withStore((filename) =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld({ team: limits({ maxBudget: 10 }) })
+        const first = yield* hold(world.scopes, usd(1))
+        yield* settle(world, first, usd(1))
+        // Another process charges the team $8 behind this store's back.
+        const other = new Database(filename)
+        other.prepare("UPDATE tb_counters SET total = total + ? WHERE scope_key = ?").run(usd(8), "team:eng")
+        other.close()
+        expect((yield* spendOf(world.team)).total).toBe(usd(9))
+        const refused = yield* Effect.exit(hold(world.scopes, usd(2)))
+        expect(Exit.isFailure(refused)).toBe(true)
+        yield* hold(world.scopes, usd(1))
+      })
+    )
+  )
+
+  it.scoped("a hold that arrives inside another transaction waits for it and outlives its rollback", () =>
+    withStore(() =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld({ team: limits({ maxBudget: 10 }) })
+        // The counters exist, so the step below has nothing to make through the client.
+        yield* settle(world, yield* hold(world.scopes, usd(1)), Money.zero)
+        const sql = yield* SqlClient
+        const opened = yield* Deferred.make<void>()
+        const finish = yield* Deferred.make<void>()
+        const other = yield* sql
+          .withTransaction(
+            Effect.gen(function* () {
+              yield* sql`UPDATE tb_counters SET total = total + 1 WHERE scope_key = 'team:eng'`
+              yield* Deferred.succeed(opened, undefined)
+              yield* Deferred.await(finish)
+              return yield* Effect.fail("roll back")
+            })
+          )
+          .pipe(Effect.exit, Effect.fork)
+        yield* Deferred.await(opened)
+        const held = yield* Effect.fork(hold(world.scopes, usd(3)))
+        // Let the queued step's turn of the event loop come while the transaction is still open.
+        yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+        yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+        yield* Deferred.succeed(finish, undefined)
+        expect(Exit.isFailure(yield* Fiber.join(other))).toBe(true)
+        const placed = yield* Fiber.join(held)
+        expect(placed.amount).toBe(usd(3))
+        const team = yield* spendOf(world.team)
+        expect(team.held).toBe(usd(3))
+        expect(team.total).toBe(Money.zero)
+      })
+    )
+  )
+
+  it.scoped("200 holds and settles in flight commit in shared batches with exact totals", () =>
+    withStore(() =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld({ team: limits({ maxBudget: 50 }) })
+        const before = (yield* Metric.value(groupCommitSteps)).count
+        const results = yield* Effect.all(
+          Array.from({ length: 200 }, () =>
+            Effect.either(Effect.flatMap(hold(world.scopes, usd(1)), (held) => settle(world, held, usd(0.5))))
+          ),
+          { concurrency: "unbounded" }
+        )
+        expect((yield* Metric.value(groupCommitSteps)).count - before).toBeGreaterThan(0)
+        const settled = results.filter((result) => result._tag === "Right").length
+        // Holds of $1 on $50: at most 50 open at once, and each settles at $0.50.
+        expect(settled).toBeGreaterThanOrEqual(50)
+        const team = yield* spendOf(world.team)
+        expect(team.held).toBe(Money.zero)
+        expect(team.total).toBe(Money.make(BigInt(settled) * usd(0.5)))
+        const logged = yield* (yield* SqlClient)<{
+          readonly n: number
+        }>`SELECT COUNT(*) AS n FROM tb_spend_logs`
+        expect(Number(logged[0]?.n)).toBe(settled)
+      })
+    )
+  )
+
+  it.scoped("a batch writes each counter once, and another connection reads the exact totals", () =>
+    withStore((filename) =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld({ team: limits({ maxBudget: 1000 }) })
+        yield* Effect.all(
+          Array.from({ length: 120 }, () =>
+            Effect.flatMap(hold(world.scopes, usd(2)), (held) => settle(world, held, usd(0.25)))
+          ),
+          { concurrency: "unbounded" }
+        )
+        const other = new Database(filename, { readonly: true })
+        const rows = other
+          .prepare("SELECT scope_key, total, held, window_spend FROM tb_counters WHERE scope_key IN (?, ?)")
+          .safeIntegers(true)
+          .all("team:eng", "global:")
+        other.close()
+        expect(rows).toEqual(
+          ["global:", "team:eng"].map((key) => ({
+            scope_key: key,
+            total: usd(30),
+            held: 0n,
+            window_spend: usd(30)
+          }))
+        )
+      })
+    )
+  )
+
+  it.scoped("synchronous: full syncs every commit; the default is NORMAL", () =>
+    onFile((filename) =>
+      Effect.gen(function* () {
+        const level = (options: SqlStore.SqlStoreOptions) =>
+          Effect.scoped(
+            Effect.flatMap(
+              Layer.build(
+                SqlStore.layer(options).pipe(Layer.provideMerge(SqlStore.sqliteClient({ filename })))
+              ),
+              (store) =>
+                Effect.provide(
+                  Effect.flatMap(
+                    SqlClient,
+                    (sql) => sql<{ readonly synchronous: number }>`PRAGMA synchronous`
+                  ),
+                  store
+                )
+            )
+          )
+        // SQLite's codes: 1 is NORMAL, 2 is FULL.
+        expect(Number((yield* level({}))[0]?.synchronous)).toBe(1)
+        expect(Number((yield* level({ synchronous: "full" }))[0]?.synchronous)).toBe(2)
+      })
+    )
+  )
+})
