@@ -3,7 +3,7 @@
  * framework adapter: the management API under `/admin`, the guarded LLM routes under
  * `/v1`, a fake upstream behind them, and every log line captured.
  */
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { serve } from "@hono/node-server"
 import express from "express"
@@ -73,16 +73,7 @@ const listen = async (
       for (const route of LLM_ROUTES) app.post(route, ExpressAdapter.llmGuard(guard, upstream.forward))
       const server = app.listen(0, "127.0.0.1")
       await new Promise((resolve) => server.once("listening", resolve))
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      return {
-        url: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise((resolve) => {
-            server.closeAllConnections()
-            server.close(() => resolve())
-          })
-      }
+      return running(server)
     }
     case "node": {
       const server = createServer((req, res) => {
@@ -96,16 +87,7 @@ const listen = async (
         }
       })
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      return {
-        url: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise((resolve) => {
-            server.closeAllConnections()
-            server.close(() => resolve())
-          })
-      }
+      return running(server)
     }
     case "fastify": {
       const app = Fastify()
@@ -128,6 +110,20 @@ const listen = async (
 export interface StartOptions {
   /** How long the host's forwarder waits for the upstream (none: as long as it takes). */
   readonly upstreamTimeoutMs?: number
+}
+
+/** A listening `node:http` server as a running app: its URL, and a close that drops open connections. */
+const running = (server: Server): { url: string; close: () => Promise<void> } => {
+  const address = server.address()
+  const port = typeof address === "object" && address !== null ? address.port : 0
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+  }
 }
 
 export const start = async (framework: Framework, options: StartOptions = {}): Promise<Harness> => {
