@@ -4,8 +4,8 @@
  * the writes inside it; the spend log row of a settlement is written in the same
  * transaction as the counters it moved. On PostgreSQL the common case runs as one
  * statement instead (`PgFastPath.ts`) and falls back to the transaction here. Holds
- * and settles that wait at the same moment share one transaction and one commit
- * (`GroupCommit.ts`, `LedgerBatch.ts`), each decided in arrival order exactly as it
+ * and settles that wait at the same moment share one call and one commit on PostgreSQL
+ * (`GroupCommit.ts`, `PgLedgerBatch.ts`), each decided in arrival order exactly as it
  * would be alone; a lone step takes the path above in its caller's fiber. On the
  * embedded SQLite store the common case is one synchronous transaction on the store's
  * own connection instead (`SqliteFastPath.ts`), batched the same way, with the same
@@ -45,6 +45,7 @@ import * as GroupCommit from "./GroupCommit.js"
 import * as Holds from "./Holds.js"
 import * as LedgerBatch from "./LedgerBatch.js"
 import * as PgFastPath from "./PgFastPath.js"
+import * as PgLedgerBatch from "./PgLedgerBatch.js"
 import { SqliteDatabase } from "./SqliteConnection.js"
 import * as SqliteFastPath from "./SqliteFastPath.js"
 import { traced } from "../../services/internal/traced.js"
@@ -445,7 +446,7 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
     const only = entries.length === 1 ? entries[0] : undefined
     if (only !== undefined) return alone(only)
     const steps = entries.map((entry) => entry.step)
-    return Effect.exit(stepGuard(retryConflicts(LedgerBatch.run(sql, holdTtlMillis, steps)))).pipe(
+    return Effect.exit(stepGuard(retryConflicts(PgLedgerBatch.run(sql, holdTtlMillis, steps)))).pipe(
       Effect.flatMap((exit) => {
         if (Exit.isFailure(exit)) return Effect.sync(() => failAll(entries, exit.cause))
         let decided = 0
@@ -461,14 +462,15 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
   }
 
   const offer =
-    // A synchronous SQLite step is already as short as a batch would make it.
-    (options.groupCommit ?? true) && Option.isNone(sqlite)
+    // Batches are one function call on PostgreSQL; the embedded SQLite store batches its
+    // synchronous steps itself, and an SQLite client of the host's runs each step alone.
+    (options.groupCommit ?? true) && fast
       ? Option.some(
           yield* GroupCommit.make<Entry>({
             run: runBatch,
             maxBatch: MAX_BATCH,
-            // On PostgreSQL the next batch is sent while the one before waits for its commit.
-            concurrency: rowLocks ? 2 : 1,
+            // The next batch is sent while the one before waits for its commit.
+            concurrency: 2,
             abandon: (entries) => failAll(entries, Cause.fail(CLOSING))
           })
         )

@@ -1,7 +1,8 @@
 /**
  * The SQL stores: every store service on `@effect/sql`, written once and run by
  * `@effect/sql-pg` for PostgreSQL (the store of record, shared by several instances)
- * or by `@effect/sql-sqlite-node` for the embedded default (SPEC 10).
+ * or by the store's own client over better-sqlite3 for the embedded default (SPEC 10;
+ * `SqliteConnection.ts`).
  *
  * - Money is exact (integer nano-dollars), and every row read is decoded through the
  *   domain schemas; a row that cannot be decoded fails only the requests that need it,

@@ -10,7 +10,7 @@
  * connection would instead meet the first one's write lock and wait for it while
  * blocking the very thread that must finish it, and could not open `:memory:` at all.
  *
- * The database runs with the write-ahead log, as `@effect/sql-sqlite-node` opens it.
+ * The database runs with the write-ahead log.
  *
  * @since 0.1.0
  */

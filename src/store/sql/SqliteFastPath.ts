@@ -22,13 +22,13 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type Database from "better-sqlite3"
-import { DateTime, Effect, Either, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import * as Money from "../../domain/Money.js"
 import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedger.js"
 import * as Counters from "./Counters.js"
 import * as Holds from "./Holds.js"
 // The same contract as the one-statement PostgreSQL hold: held, refused, or handed back with what to put right.
-import type { HoldOutcome } from "./PgFastPath.js"
+import { type HoldOutcome, opened } from "./PgFastPath.js"
 
 const FALLBACK: HoldOutcome = { _tag: "Fallback", missing: [], expired: false }
 const EXPIRED: HoldOutcome = { _tag: "Fallback", missing: [], expired: true }
@@ -220,16 +220,7 @@ export const make = (
     for (const roll of seen.right) if (roll.changed) writeCounter(roll.counter)
     if (error !== undefined) return { _tag: "Refused", error }
     if (held !== Money.zero) addHeld(seen.right, held)
-    return {
-      _tag: "Held",
-      hold: {
-        holdId: request.holdId,
-        scopes: request.scopes,
-        amount: held,
-        expiresAt: DateTime.unsafeMake(expiresAt),
-        tightest: Counters.tightest(request.scopes, views, held)
-      }
-    }
+    return { _tag: "Held", hold: opened(request, held, expiresAt, views) }
   }
 
   const settleBody = (

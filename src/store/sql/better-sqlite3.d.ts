@@ -1,5 +1,5 @@
 /**
- * The part of better-sqlite3 (the driver under `@effect/sql-sqlite-node`) that the
+ * The part of better-sqlite3 (the embedded store's driver) that the
  * embedded store calls directly: the connection it opens for the SQL client and the
  * prepared statements of the ledger's synchronous steps.
  */
