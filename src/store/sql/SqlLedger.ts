@@ -47,6 +47,7 @@ import * as LedgerBatch from "./LedgerBatch.js"
 import * as PgFastPath from "./PgFastPath.js"
 import * as PgLedgerBatch from "./PgLedgerBatch.js"
 import { SqliteDatabase } from "./SqliteConnection.js"
+import * as SpendLogRows from "./SpendLogRows.js"
 import * as SqliteFastPath from "./SqliteFastPath.js"
 import { traced } from "../../services/internal/traced.js"
 import { guard, realClock, retryConflicts, unavailable } from "./SqlErrors.js"
@@ -276,12 +277,7 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       yield* Holds.close(sql, hold.holdId, keys, close.state, Option.isSome(row), now)
       if (close.state === "settled") {
         const { log } = close
-        yield* sql`INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label, user_id, team_id,
-          organization_id, end_user, model, prompt_tokens, completion_tokens, cost, started_at, ended_at, status)
-          VALUES (${log.requestId}, ${log.keyId}, ${log.keyHash}, ${log.keyLabel}, ${Option.getOrNull(log.userId)},
-          ${Option.getOrNull(log.teamId)}, ${Option.getOrNull(log.organizationId)},
-          ${Option.getOrNull(log.endUser)}, ${log.model}, ${log.promptTokens}, ${log.completionTokens},
-          ${cost}, ${log.startedAt.epochMillis}, ${now}, ${log.status})`
+        yield* sql`INSERT INTO tb_spend_logs ${sql.insert(SpendLogRows.row(log, cost, now))}`
       }
       const settlement: Settlement = {
         cost,

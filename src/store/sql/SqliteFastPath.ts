@@ -27,6 +27,7 @@ import * as Money from "../../domain/Money.js"
 import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedger.js"
 import * as Counters from "./Counters.js"
 import * as Holds from "./Holds.js"
+import * as SpendLogRows from "./SpendLogRows.js"
 // The same contract as the one-statement PostgreSQL hold: held, refused, or handed back with what to put right.
 import { type HoldOutcome, opened } from "./PgFastPath.js"
 
@@ -258,28 +259,7 @@ export const make = (
       now,
       hold.holdId
     )
-    statement(
-      `INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label, user_id, team_id, organization_id,
-        end_user, model, prompt_tokens, completion_tokens, cost, started_at, ended_at, status)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      false
-    ).run(
-      log.requestId,
-      log.keyId,
-      log.keyHash,
-      log.keyLabel,
-      Option.getOrNull(log.userId),
-      Option.getOrNull(log.teamId),
-      Option.getOrNull(log.organizationId),
-      Option.getOrNull(log.endUser),
-      log.model,
-      log.promptTokens,
-      log.completionTokens,
-      cost,
-      log.startedAt.epochMillis,
-      now,
-      log.status
-    )
+    statement(SpendLogRows.NAMED_INSERT, false).run(SpendLogRows.row(log, cost, now))
     return Option.some({ cost, late: false, tightest: Counters.tightest(hold.scopes, views, Money.zero) })
   }
 
