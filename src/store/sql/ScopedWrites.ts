@@ -9,8 +9,9 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
-import type { EntityKind } from "../../domain/Errors.js"
+import { type EntityKind, NotFound } from "../../domain/Errors.js"
 import * as Limits from "../../domain/Limits.js"
+import { type LimitColumns, toLimits } from "./Columns.js"
 import * as CounterStatements from "./CounterStatements.js"
 import { guard } from "./SqlErrors.js"
 import { alreadyExists, reclaimDue, type RepoContext } from "./SqlSupport.js"
@@ -71,3 +72,32 @@ export const insertTransaction =
     )(
       Effect.zipRight(reclaimDue(context, now), alreadyExists(entity, id)(context.sql.withTransaction(write)))
     )
+
+/**
+ * The row an update changes, as the transaction locked and decoded it, with its limits
+ * before and after the patch; `NotFound` when there is no such row.
+ *
+ * @example
+ * // const { row, before, limits } = yield* patchedRow("team", teamId, decodeFirst(decodeRow)(rows), patch.limits)
+ * @since 0.1.0
+ */
+export const patchedRow = <Row extends LimitColumns, E, R>(
+  entity: EntityKind,
+  id: string,
+  locked: Effect.Effect<Option.Option<Row>, E, R>,
+  patch: Limits.LimitsPatch | undefined
+): Effect.Effect<
+  { readonly row: Row; readonly before: Limits.Limits; readonly limits: Limits.Limits },
+  E | NotFound,
+  R
+> =>
+  Effect.flatMap(
+    locked,
+    Option.match({
+      onNone: () => Effect.fail(new NotFound({ entity, id })),
+      onSome: (row) => {
+        const before = toLimits(row)
+        return Effect.succeed({ row, before, limits: patched(before, patch) })
+      }
+    })
+  )

@@ -6,16 +6,15 @@
  */
 import { Clock, Effect, Option, Schema } from "effect"
 import { EndUser } from "../../domain/EndUser.js"
-import { NotFound } from "../../domain/Errors.js"
 import { EndUserId } from "../../domain/Ids.js"
 import * as Scope from "../../domain/Scope.js"
 import type { EndUserDraft, EndUserPatch, EndUserRepoShape } from "../EndUserRepo.js"
 import { FlagColumn, flag, limitFields, limitValues, TimeColumn, toLimits } from "./Columns.js"
-import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
+import { insertTransaction, syncNewScope, syncPatchedScope, transaction, patchedRow } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import { decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
+import { decodeFirst, type RepoContext, reclaimDue, written } from "./SqlSupport.js"
 
 const EndUserRow = Schema.Struct({
   end_user_id: EndUserId,
@@ -55,11 +54,7 @@ export const make = (context: RepoContext): EndUserRepoShape => {
     )
 
   /** Reads back a row this transaction wrote. */
-  const reread = (id: EndUserId, now: number) =>
-    Effect.flatMap(
-      read(id, now),
-      Option.match({ onNone: () => Effect.dieMessage("end user row missing"), onSome: Effect.succeed })
-    )
+  const reread = (id: EndUserId, now: number) => written("end user", read(id, now))
 
   return {
     find: Effect.fn("EndUserRepo.find")(function* (id: EndUserId) {
@@ -88,11 +83,12 @@ export const make = (context: RepoContext): EndUserRepoShape => {
         const rows = yield* sql<
           Record<string, unknown>
         >`${select} WHERE e.end_user_id = ${id}${Dialect.forUpdateOf(sql, "e")}`
-        const found = yield* decodeFirst(decodeRow)(rows)
-        if (Option.isNone(found)) return yield* new NotFound({ entity: "end_user", id })
-        const row = found.value
-        const before = toLimits(row)
-        const limits = patched(before, patch.limits)
+        const { row, before, limits } = yield* patchedRow(
+          "end_user",
+          id,
+          decodeFirst(decodeRow)(rows),
+          patch.limits
+        )
         yield* sql`UPDATE tb_end_users SET ${sql.update({
           ...limitValues(limits),
           blocked: flag(patch.blocked ?? row.blocked)

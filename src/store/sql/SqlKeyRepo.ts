@@ -24,11 +24,11 @@ import {
   toLimits
 } from "./Columns.js"
 import * as CounterStatements from "./CounterStatements.js"
-import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
+import { insertTransaction, syncNewScope, syncPatchedScope, transaction, patchedRow } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import { decodeEach, decodeFirst, type RepoContext, reclaimDue, type Row } from "./SqlSupport.js"
+import { decodeEach, decodeFirst, type RepoContext, reclaimDue, type Row, written } from "./SqlSupport.js"
 
 /** A key is named by its hash only here; errors must never show it. */
 const UNKNOWN_KEY = "with this token"
@@ -120,11 +120,7 @@ export const make = (context: RepoContext): KeyRepoShape => {
     })
 
   /** Reads back a row this transaction wrote. */
-  const reread = (hash: KeyHash, now: number) =>
-    Effect.flatMap(
-      byHash(hash, now),
-      Option.match({ onNone: () => Effect.dieMessage("key row missing"), onSome: Effect.succeed })
-    )
+  const reread = (hash: KeyHash, now: number) => written("key", byHash(hash, now))
 
   return {
     find: Effect.fn("KeyRepo.find")(function* (hash: KeyHash) {
@@ -191,11 +187,12 @@ export const make = (context: RepoContext): KeyRepoShape => {
       const now = yield* Clock.currentTimeMillis
       const write = Effect.gen(function* () {
         const rows = yield* sql<Row>`SELECT * FROM tb_keys WHERE hash = ${hash}${Dialect.forUpdate(sql)}`
-        const found = yield* decodeFirst(decodeColumns)(rows)
-        if (Option.isNone(found)) return yield* new NotFound({ entity: "key", id: UNKNOWN_KEY })
-        const row = found.value
-        const before = toLimits(row)
-        const limits = patched(before, patch.limits)
+        const { row, before, limits } = yield* patchedRow(
+          "key",
+          UNKNOWN_KEY,
+          decodeFirst(decodeColumns)(rows),
+          patch.limits
+        )
         const expires = patch.expires ?? row.expires
         yield* sql`UPDATE tb_keys SET ${sql.update({
           key_alias: Option.getOrNull(patch.keyAlias ?? row.key_alias),

@@ -21,7 +21,7 @@ import * as Counters from "./Counters.js"
 import { syncBudgetScopes } from "./SqlBudgetRepo.js"
 import * as Dialect from "./Dialect.js"
 import { guard, rowDecoder } from "./SqlErrors.js"
-import { decodeEach, decodeFirst, type RepoContext, reclaimDue, type Row } from "./SqlSupport.js"
+import { decodeEach, decodeFirst, type RepoContext, reclaimDue, type Row, written } from "./SqlSupport.js"
 import { dropUnusedBudgets } from "./SqlTeamRepo.js"
 
 const BudgetColumns = Schema.Struct(limitFields)
@@ -117,10 +117,7 @@ export const make = (context: RepoContext): MembershipRepoShape => {
 
   /** Reads back a row this transaction wrote. */
   const reread = (teamId: TeamId, userId: UserId, now: number) =>
-    Effect.flatMap(
-      read(teamId, userId, now),
-      Option.match({ onNone: () => Effect.dieMessage("membership row missing"), onSome: Effect.succeed })
-    )
+    written("membership", read(teamId, userId, now))
 
   /** A budget row made for one member. */
   const newBudget = (limits: Limits.Limits, now: number) =>

@@ -4,7 +4,6 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Option, Schema } from "effect"
-import { NotFound } from "../../domain/Errors.js"
 import { OrganizationId } from "../../domain/Ids.js"
 import { Organization } from "../../domain/Organization.js"
 import * as Scope from "../../domain/Scope.js"
@@ -19,11 +18,11 @@ import {
   TimeColumn,
   toLimits
 } from "./Columns.js"
-import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
+import { insertTransaction, syncNewScope, syncPatchedScope, transaction, patchedRow } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import { decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
+import { decodeFirst, type RepoContext, reclaimDue, written } from "./SqlSupport.js"
 
 const OrganizationRow = Schema.Struct({
   organization_id: OrganizationId,
@@ -67,11 +66,7 @@ export const make = (context: RepoContext): OrganizationRepoShape => {
     )
 
   /** Reads back a row this transaction wrote. */
-  const reread = (id: OrganizationId, now: number) =>
-    Effect.flatMap(
-      read(id, now),
-      Option.match({ onNone: () => Effect.dieMessage("organization row missing"), onSome: Effect.succeed })
-    )
+  const reread = (id: OrganizationId, now: number) => written("organization", read(id, now))
 
   return {
     find: Effect.fn("OrganizationRepo.find")(function* (id: OrganizationId) {
@@ -111,11 +106,12 @@ export const make = (context: RepoContext): OrganizationRepoShape => {
         const rows = yield* sql<
           Record<string, unknown>
         >`${select} WHERE o.organization_id = ${id}${Dialect.forUpdateOf(sql, "o")}`
-        const found = yield* decodeFirst(decodeRow)(rows)
-        if (Option.isNone(found)) return yield* new NotFound({ entity: "organization", id })
-        const row = found.value
-        const before = toLimits(row)
-        const limits = patched(before, patch.limits)
+        const { row, before, limits } = yield* patchedRow(
+          "organization",
+          id,
+          decodeFirst(decodeRow)(rows),
+          patch.limits
+        )
         yield* sql`UPDATE tb_organizations SET ${sql.update({
           organization_alias: patch.organizationAlias ?? row.organization_alias,
           ...limitValues(limits),

@@ -80,3 +80,20 @@ export const reclaimDue = (
             : Effect.void
         )
   )
+
+/**
+ * Reads back a row the running transaction wrote: its absence is a defect of the
+ * store, never a `NotFound` for the caller.
+ *
+ * @example
+ * // const team = yield* written("team", read(teamId, now))
+ * @since 0.1.0
+ */
+export const written = <A, E, R>(
+  entity: string,
+  read: Effect.Effect<Option.Option<A>, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(
+    read,
+    Option.match({ onNone: () => Effect.dieMessage(`${entity} row missing`), onSome: Effect.succeed })
+  )

@@ -23,11 +23,11 @@ import {
   toLimits
 } from "./Columns.js"
 import * as CounterStatements from "./CounterStatements.js"
-import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
+import { insertTransaction, syncNewScope, syncPatchedScope, transaction, patchedRow } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import { decodeEach, decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
+import { decodeEach, decodeFirst, type RepoContext, reclaimDue, written } from "./SqlSupport.js"
 
 const TeamRow = Schema.Struct({
   team_id: TeamId,
@@ -79,11 +79,7 @@ export const make = (context: RepoContext): TeamRepoShape => {
     Effect.zipRight(reclaimDue(context, now), read(teamId, now))
 
   /** Reads back a row this transaction wrote. */
-  const reread = (teamId: TeamId, now: number) =>
-    Effect.flatMap(
-      read(teamId, now),
-      Option.match({ onNone: () => Effect.dieMessage("team row missing"), onSome: Effect.succeed })
-    )
+  const reread = (teamId: TeamId, now: number) => written("team", read(teamId, now))
 
   return {
     find: Effect.fn("TeamRepo.find")(function* (teamId: TeamId) {
@@ -130,11 +126,12 @@ export const make = (context: RepoContext): TeamRepoShape => {
         const rows = yield* sql<
           Record<string, unknown>
         >`${select} WHERE t.team_id = ${teamId}${Dialect.forUpdateOf(sql, "t")}`
-        const found = yield* decodeFirst(decodeRow)(rows)
-        if (Option.isNone(found)) return yield* new NotFound({ entity: "team", id: teamId })
-        const row = found.value
-        const before = toLimits(row)
-        const limits = patched(before, patch.limits)
+        const { row, before, limits } = yield* patchedRow(
+          "team",
+          teamId,
+          decodeFirst(decodeRow)(rows),
+          patch.limits
+        )
         yield* sql`UPDATE tb_teams SET ${sql.update({
           team_alias: patch.teamAlias ?? row.team_alias,
           organization_id: Option.getOrNull(patch.organizationId ?? row.organization_id),

@@ -4,7 +4,6 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Option, Schema } from "effect"
-import { NotFound } from "../../domain/Errors.js"
 import { UserId } from "../../domain/Ids.js"
 import * as Scope from "../../domain/Scope.js"
 import { User, UserRole } from "../../domain/User.js"
@@ -21,11 +20,11 @@ import {
   TimeColumn,
   toLimits
 } from "./Columns.js"
-import { insertTransaction, patched, syncNewScope, syncPatchedScope, transaction } from "./ScopedWrites.js"
+import { insertTransaction, syncNewScope, syncPatchedScope, transaction, patchedRow } from "./ScopedWrites.js"
 import * as Counters from "./Counters.js"
 import * as Dialect from "./Dialect.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
-import { decodeFirst, type RepoContext, reclaimDue } from "./SqlSupport.js"
+import { decodeFirst, type RepoContext, reclaimDue, written } from "./SqlSupport.js"
 
 const UserRow = Schema.Struct({
   user_id: UserId,
@@ -73,11 +72,7 @@ export const make = (context: RepoContext): UserRepoShape => {
     )
 
   /** Reads back a row this transaction wrote. */
-  const reread = (userId: UserId, now: number) =>
-    Effect.flatMap(
-      read(userId, now),
-      Option.match({ onNone: () => Effect.dieMessage("user row missing"), onSome: Effect.succeed })
-    )
+  const reread = (userId: UserId, now: number) => written("user", read(userId, now))
 
   return {
     find: Effect.fn("UserRepo.find")(function* (userId: UserId) {
@@ -110,11 +105,12 @@ export const make = (context: RepoContext): UserRepoShape => {
         const rows = yield* sql<
           Record<string, unknown>
         >`${select} WHERE u.user_id = ${userId}${Dialect.forUpdateOf(sql, "u")}`
-        const found = yield* decodeFirst(decodeRow)(rows)
-        if (Option.isNone(found)) return yield* new NotFound({ entity: "user", id: userId })
-        const row = found.value
-        const before = toLimits(row)
-        const limits = patched(before, patch.limits)
+        const { row, before, limits } = yield* patchedRow(
+          "user",
+          userId,
+          decodeFirst(decodeRow)(rows),
+          patch.limits
+        )
         yield* sql`UPDATE tb_users SET ${sql.update({
           user_email: Option.getOrNull(patch.userEmail ?? row.user_email),
           user_role: patch.userRole ?? row.user_role,
