@@ -11,7 +11,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import autocannon from "autocannon"
+import { type Figures, load, mean } from "./load.js"
 import { fmt } from "./stats.js"
 
 const SERVER = fileURLToPath(new URL("./httpServer.ts", import.meta.url))
@@ -31,44 +31,6 @@ const startServer = (): Promise<{ child: ChildProcess; port: number; key: string
         resolve({ child, port: Number(port), key })
     })
   })
-
-interface Figures {
-  readonly rps: number
-  readonly p50: number
-  readonly p99: number
-  readonly errors: number
-}
-
-const load = async (
-  url: string,
-  key: string,
-  body: string,
-  seconds: number,
-  connections: number
-): Promise<Figures> => {
-  const result = await autocannon({
-    url,
-    method: "POST",
-    connections,
-    pipelining: 1,
-    duration: seconds,
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body
-  })
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx + result.timeouts
-  }
-}
-
-const mean = (figures: ReadonlyArray<Figures>): Figures => ({
-  rps: figures.reduce((sum, f) => sum + f.rps, 0) / figures.length,
-  p50: figures.reduce((sum, f) => sum + f.p50, 0) / figures.length,
-  p99: figures.reduce((sum, f) => sum + f.p99, 0) / figures.length,
-  errors: figures.reduce((sum, f) => sum + f.errors, 0)
-})
 
 interface Scenario {
   readonly stream: boolean

@@ -13,7 +13,6 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import autocannon from "autocannon"
 import {
   BODY,
   CONNECTIONS,
@@ -27,42 +26,11 @@ import {
   withFreshDatabase,
   writeProxyConfig
 } from "./processes.js"
+import { type Figures, load, mean } from "./load.js"
 import { fmt } from "./stats.js"
 
 const ROUNDS = 3
 const ROUND_SECONDS = 4
-
-interface Figures {
-  readonly rps: number
-  readonly p50: number
-  readonly p99: number
-  readonly errors: number
-}
-
-const load = async (url: string, key: string, seconds: number, connections: number): Promise<Figures> => {
-  const result = await autocannon({
-    url,
-    method: "POST",
-    connections,
-    pipelining: 1,
-    duration: seconds,
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: BODY
-  })
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx + result.timeouts
-  }
-}
-
-const mean = (figures: ReadonlyArray<Figures>): Figures => ({
-  rps: figures.reduce((sum, f) => sum + f.rps, 0) / figures.length,
-  p50: figures.reduce((sum, f) => sum + f.p50, 0) / figures.length,
-  p99: figures.reduce((sum, f) => sum + f.p99, 0) / figures.length,
-  errors: figures.reduce((sum, f) => sum + f.errors, 0)
-})
 
 interface Row {
   readonly store: string
@@ -101,13 +69,13 @@ const measure = async (
     const key = String((await post(`${proxyUrl}/key/generate`, MASTER_KEY, { team_id: "bench" }))["key"])
     const direct = `${upstreamUrl}/v1/chat/completions`
     const proxied = `${proxyUrl}/v1/chat/completions`
-    await load(direct, key, 2, connections)
-    await load(proxied, key, 2, connections)
+    await load(direct, key, BODY, 2, connections)
+    await load(proxied, key, BODY, 2, connections)
     const directRounds: Array<Figures> = []
     const proxiedRounds: Array<Figures> = []
     for (let round = 0; round < ROUNDS; round++) {
-      directRounds.push(await load(direct, key, ROUND_SECONDS, connections))
-      proxiedRounds.push(await load(proxied, key, ROUND_SECONDS, connections))
+      directRounds.push(await load(direct, key, BODY, ROUND_SECONDS, connections))
+      proxiedRounds.push(await load(proxied, key, BODY, ROUND_SECONDS, connections))
     }
     return {
       store,

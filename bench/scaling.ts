@@ -15,6 +15,7 @@ import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import autocannon from "autocannon"
 import * as Processes from "./processes.js"
+import { type Figures, figuresOf, mean } from "./load.js"
 import { fmt } from "./stats.js"
 
 const { BODY, CONNECTIONS, MASTER_KEY, post } = Processes
@@ -23,13 +24,6 @@ const ROUNDS = 3
 const SECONDS = 4
 const INSTANCES = [1, 2, 3]
 const TEAMS = [1, 10, 100, 1_000]
-
-interface Figures {
-  readonly rps: number
-  readonly p50: number
-  readonly p99: number
-  readonly errors: number
-}
 
 interface Target {
   readonly url: string
@@ -63,11 +57,12 @@ const drive = async (targets: ReadonlyArray<Target>, seconds: number): Promise<F
       })
     })
   )
+  const each = results.map(figuresOf)
   return {
-    rps: results.reduce((sum, r) => sum + r.requests.average, 0),
-    p50: Math.max(...results.map((r) => r.latency.p50)),
-    p99: Math.max(...results.map((r) => r.latency.p99)),
-    errors: results.reduce((sum, r) => sum + r.errors + r.non2xx + r.timeouts, 0)
+    rps: each.reduce((sum, f) => sum + f.rps, 0),
+    p50: Math.max(...each.map((f) => f.p50)),
+    p99: Math.max(...each.map((f) => f.p99)),
+    errors: each.reduce((sum, f) => sum + f.errors, 0)
   }
 }
 
@@ -119,13 +114,6 @@ interface Setup {
   readonly label: string
   readonly targets: ReadonlyArray<Target>
 }
-
-const mean = (figures: ReadonlyArray<Figures>): Figures => ({
-  rps: figures.reduce((sum, f) => sum + f.rps, 0) / figures.length,
-  p50: figures.reduce((sum, f) => sum + f.p50, 0) / figures.length,
-  p99: figures.reduce((sum, f) => sum + f.p99, 0) / figures.length,
-  errors: figures.reduce((sum, f) => sum + f.errors, 0)
-})
 
 /**
  * Three instances and every team made once; each setup loads some of them. Setups
