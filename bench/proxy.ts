@@ -8,7 +8,9 @@
  * The provider answers at once: everything the proxy adds (authorise, hold, forward,
  * meter, settle, log a line) is the whole difference, the worst case for the ratio.
  * Then, on every store, a provider that takes 25 ms (still far faster than a real
- * model): the case the targets are about.
+ * model): the case the targets are about. Under each provider, a reference row puts
+ * `bench/minimalForwarder.ts` (parse, forward, answer; no budget) where the proxy was,
+ * to show what any Node proxy reaches on the same machine under the same load.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -30,6 +32,8 @@ import { type Figures, load, mean } from "./load.js"
 import { fmt } from "./stats.js"
 
 const ROUNDS = 3
+/** The row of the forwarder with no budget, the ceiling of any Node proxy on the machine. */
+const REFERENCE = "reference: minimal forwarder, no budget"
 const ROUND_SECONDS = 4
 
 interface Row {
@@ -39,11 +43,52 @@ interface Row {
   readonly proxied: Figures
 }
 
+/** A server under test in front of the provider at `upstreamUrl`: its LLM route, a key for it, and how to stop it. */
+interface Front {
+  readonly url: string
+  readonly key: string
+  readonly stop: () => Promise<void>
+}
+
+/** The proxy example on the store at `databaseUrl`, with a team budget and a key on it. */
+const proxyFront =
+  (databaseUrl: string, dir: string, name: string) =>
+  async (upstreamUrl: string): Promise<Front> => {
+    const configPath = writeProxyConfig(dir, name, { upstreamUrl, databaseUrl, masterKey: MASTER_KEY })
+    const proxy: Started = await startProxy(configPath)
+    const proxyUrl = proxy.match[1] ?? ""
+    try {
+      await post(`${proxyUrl}/team/new`, MASTER_KEY, {
+        team_id: "bench",
+        team_alias: "bench",
+        max_budget: 1_000_000
+      })
+      const key = String((await post(`${proxyUrl}/key/generate`, MASTER_KEY, { team_id: "bench" }))["key"])
+      return { url: `${proxyUrl}/v1/chat/completions`, key, stop: () => stop(proxy.child) }
+    } catch (error) {
+      await stop(proxy.child)
+      throw error
+    }
+  }
+
+/** The reference: a forwarder with no budget (`bench/minimalForwarder.ts`). */
+const minimalFront = async (upstreamUrl: string): Promise<Front> => {
+  const forwarder = await startChild(
+    ["bench/minimalForwarder.ts"],
+    { UPSTREAM_URL: upstreamUrl },
+    /^READY (\d+)$/
+  )
+  return {
+    url: `http://127.0.0.1:${forwarder.match[1]}/v1/chat/completions`,
+    key: "none",
+    stop: () => stop(forwarder.child)
+  }
+}
+
 const measure = async (
   store: string,
-  databaseUrl: string,
+  front: (upstreamUrl: string) => Promise<Front>,
   latencyMs: number,
-  dir: string,
   connections = CONNECTIONS
 ): Promise<Row> => {
   const upstream = await startChild(
@@ -52,23 +97,11 @@ const measure = async (
     /^READY (\d+)$/
   )
   const upstreamUrl = `http://127.0.0.1:${upstream.match[1]}`
-  const configPath = writeProxyConfig(dir, `${store}-${latencyMs}`, {
-    upstreamUrl,
-    databaseUrl,
-    masterKey: MASTER_KEY
-  })
-  let proxy: Started | undefined
+  let started: Front | undefined
   try {
-    proxy = await startProxy(configPath)
-    const proxyUrl = proxy.match[1] ?? ""
-    await post(`${proxyUrl}/team/new`, MASTER_KEY, {
-      team_id: "bench",
-      team_alias: "bench",
-      max_budget: 1_000_000
-    })
-    const key = String((await post(`${proxyUrl}/key/generate`, MASTER_KEY, { team_id: "bench" }))["key"])
+    started = await front(upstreamUrl)
+    const { url: proxied, key } = started
     const direct = `${upstreamUrl}/v1/chat/completions`
-    const proxied = `${proxyUrl}/v1/chat/completions`
     await load(direct, key, BODY, 2, connections)
     await load(proxied, key, BODY, 2, connections)
     const directRounds: Array<Figures> = []
@@ -84,10 +117,19 @@ const measure = async (
       proxied: mean(proxiedRounds)
     }
   } finally {
-    if (proxy !== undefined) await stop(proxy.child)
+    if (started !== undefined) await started.stop()
     await stop(upstream.child)
   }
 }
+
+/** Each proxy row's throughput over the reference row's under the same load. */
+const againstReference = (rows: ReadonlyArray<Row>): ReadonlyArray<string> =>
+  rows.flatMap((row) => {
+    const reference = rows.find((other) => other.store === REFERENCE && other.load === row.load)
+    return row.store === REFERENCE || reference === undefined
+      ? []
+      : [`- ${row.store}, ${row.load}: **${fmt(row.proxied.rps / reference.proxied.rps, 3)}**`]
+  })
 
 export const run = async (): Promise<string> => {
   const dir = mkdtempSync(join(tmpdir(), "tb-bench-proxy-"))
@@ -96,13 +138,21 @@ export const run = async (): Promise<string> => {
   try {
     const pg = await pgReachable()
     if (!pg) notes.push("PostgreSQL was not reachable at 127.0.0.1:5432: its rows are missing.")
+    const sqlite = (name: string) =>
+      proxyFront(`sqlite:${join(dir, `bench-${name}.db`)}`, dir, `sqlite-${name}`)
     for (const latencyMs of [0, 25]) {
-      rows.push(await measure("memory", "memory:", latencyMs, dir))
-      rows.push(await measure("SQLite", `sqlite:${join(dir, `bench-${latencyMs}.db`)}`, latencyMs, dir))
-      if (pg) rows.push(await withFreshDatabase((url) => measure("PostgreSQL", url, latencyMs, dir)))
+      rows.push(await measure("memory", proxyFront("memory:", dir, `memory-${latencyMs}`), latencyMs))
+      rows.push(await measure("SQLite", sqlite(String(latencyMs)), latencyMs))
+      if (pg)
+        rows.push(
+          await withFreshDatabase((url) =>
+            measure("PostgreSQL", proxyFront(url, dir, `pg-${latencyMs}`), latencyMs)
+          )
+        )
+      rows.push(await measure(REFERENCE, minimalFront, latencyMs))
     }
-    rows.push(await measure("memory", "memory:", 0, dir, 1))
-    rows.push(await measure("SQLite", `sqlite:${join(dir, "bench-1.db")}`, 0, dir, 1))
+    rows.push(await measure("memory", proxyFront("memory:", dir, "memory-1"), 0, 1))
+    rows.push(await measure("SQLite", sqlite("1"), 0, 1))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -129,6 +179,12 @@ export const run = async (): Promise<string> => {
       "per-request cost on one core, and at 64 connections the added latency is mostly queueing behind " +
       "that core. The rows with one connection send one request at a time: nothing queues, so their " +
       "added p50 is the proxy's own work per request.",
+    "",
+    `The reference rows (${REFERENCE}) are a forwarder that only parses, forwards and answers ` +
+      "(`bench/minimalForwarder.ts`): what any in-process Node proxy reaches on this machine under the same load. " +
+      "Proxied throughput against it, same load:",
+    "",
+    ...againstReference(rows),
     ...notes.map((note) => `\n${note}`),
     ""
   ].join("\n")
