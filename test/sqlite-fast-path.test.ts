@@ -1,9 +1,10 @@
 /**
  * The synchronous ledger steps of the embedded store (`SqliteFastPath.ts`): what they
- * remember of the counters between batches is dropped as soon as anything else wrote
- * (an entity write through the client, another connection on the file), a step that
- * arrives while the client holds a transaction open waits for it and is not part of
- * it, and steps that wait at the same moment commit together with exact totals.
+ * remember between batches (the counters, the holds they placed, when the first open
+ * hold expires) is dropped as soon as anything else wrote (an entity write through
+ * the client, another connection on the file), a step that arrives while the client
+ * holds a transaction open waits for it and is not part of it, and steps that wait at
+ * the same moment commit together with exact totals.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -12,9 +13,9 @@ import { SqlClient } from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Deferred, Effect, Exit, Fiber, Layer, Metric } from "effect"
-import { Money, SqlStore, type StoreServices, TeamRepo } from "../src/index.js"
+import { Money, type Scope, SqlStore, type StoreServices, TeamRepo } from "../src/index.js"
 import { groupCommitSteps } from "../src/store/sql/SqlLedger.js"
-import { hold, makeWorld, settle, spendOf } from "./conformance/fixtures.js"
+import { endUserId, failure, hold, makeWorld, settle, spendOf } from "./conformance/fixtures.js"
 import { limits, teamId, usd } from "./support/fixtures.js"
 
 /** A store on a fresh database file, removed afterwards. */
@@ -67,6 +68,43 @@ describe("SQLite synchronous ledger steps", () => {
         const refused = yield* Effect.exit(hold(world.scopes, usd(2)))
         expect(Exit.isFailure(refused)).toBe(true)
         yield* hold(world.scopes, usd(1))
+      })
+    )
+  )
+
+  it.scoped("a hold closed by another connection on the file is not settled again", () =>
+    withStore((filename) =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld({ team: limits({ maxBudget: 10 }) })
+        const held = yield* hold(world.scopes, usd(1))
+        const other = new Database(filename)
+        other
+          .prepare("UPDATE tb_holds SET state = 'released', closed_at = 0 WHERE hold_id = ?")
+          .run(held.holdId)
+        other.close()
+        expect((yield* failure(settle(world, held, usd(1)), "HoldClosed")).state).toBe("released")
+        expect((yield* spendOf(world.team)).total).toBe(Money.zero)
+      })
+    )
+  )
+
+  it.scoped("an expired hold written by another connection is reclaimed before the next hold", () =>
+    withStore((filename) =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld({ team: limits({ maxBudget: 4 }) })
+        yield* settle(world, yield* hold(world.scopes, usd(1)), Money.zero)
+        // Another process holds $3 on the team until a moment already past.
+        const other = new Database(filename)
+        other
+          .prepare(
+            "INSERT INTO tb_holds (hold_id, scope_keys, amount, expires_at, state) VALUES ('elsewhere', ?, ?, -1, 'open')"
+          )
+          .run(JSON.stringify(["team:eng"]), usd(3))
+        other.prepare("UPDATE tb_counters SET held = held + ? WHERE scope_key = 'team:eng'").run(usd(3))
+        other.close()
+        const placed = yield* hold(world.scopes, usd(2))
+        expect(placed.amount).toBe(usd(2))
+        expect((yield* spendOf(world.team)).held).toBe(usd(2))
       })
     )
   )
@@ -156,6 +194,39 @@ describe("SQLite synchronous ledger steps", () => {
             window_spend: usd(30)
           }))
         )
+      })
+    )
+  )
+
+  it.scoped("a batch that changes more counters than one statement writes keeps every one exact", () =>
+    withStore((filename) =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld({ team: limits({ maxBudget: 1000 }) })
+        // 75 end users: each batch changes their counters and the world's, past the 32 of one statement.
+        const endUsers = Array.from({ length: 75 }, (_, i) => endUserId(`customer-${i}`))
+        const round = (cost: Money.Money) =>
+          Effect.all(
+            endUsers.map((id) => {
+              const scopes: ReadonlyArray<Scope.ScopeRef> = [...world.scopes, { kind: "end_user", id }]
+              return Effect.flatMap(hold(scopes, usd(2)), (held) => settle(world, held, cost))
+            }),
+            { concurrency: "unbounded" }
+          )
+        yield* round(usd(0.25))
+        yield* round(usd(0.5))
+        const other = new Database(filename, { readonly: true })
+        const rows = other
+          .prepare("SELECT scope_key, total, held FROM tb_counters WHERE scope_key LIKE 'end_user:%'")
+          .safeIntegers(true)
+          .all()
+        const team = other
+          .prepare("SELECT total, held FROM tb_counters WHERE scope_key = 'team:eng'")
+          .safeIntegers(true)
+          .get()
+        other.close()
+        expect(rows).toHaveLength(endUsers.length)
+        for (const row of rows) expect(row).toMatchObject({ total: usd(0.75), held: 0n })
+        expect(team).toEqual({ total: usd(0.75 * endUsers.length), held: 0n })
       })
     )
   )

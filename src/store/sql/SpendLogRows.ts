@@ -1,8 +1,9 @@
 /**
  * The spend log row a settlement writes, in one place for the ledger paths that insert
- * it from a record: the portable step (`SqlLedger.ts`) and the embedded store's
- * synchronous step (`SqliteFastPath.ts`). PostgreSQL's one-statement and batch paths
- * pass the same values as typed parameters inside their own statements.
+ * it from here: the portable step (`SqlLedger.ts`, a record) and the embedded store's
+ * synchronous step (`SqliteFastPath.ts`, the same values by position). PostgreSQL's
+ * one-statement and batch paths pass the same values as typed parameters inside their
+ * own statements.
  *
  * @since 0.1.0
  */
@@ -57,7 +58,37 @@ export const row = (log: SpendLogDraft, cost: Money.Money, now: number): SpendLo
   status: log.status
 })
 
-/** The insert with named parameters (`@request_id`, ...), for better-sqlite3. @since 0.1.0 */
-export const NAMED_INSERT = `INSERT INTO tb_spend_logs (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(
-  (column) => `@${column}`
+/**
+ * The values of {@link row}, in {@link COLUMNS} order, for {@link POSITIONAL_INSERT}:
+ * better-sqlite3 binds an array by position, without looking up a name per column.
+ *
+ * @example
+ * // db.prepare(SpendLogRows.POSITIONAL_INSERT).run(SpendLogRows.values(log, cost, now))
+ * @since 0.1.0
+ */
+export const values = (
+  log: SpendLogDraft,
+  cost: Money.Money,
+  now: number
+): Array<string | number | bigint | null> => [
+  log.requestId,
+  log.keyId,
+  log.keyHash,
+  log.keyLabel,
+  Option.getOrNull(log.userId),
+  Option.getOrNull(log.teamId),
+  Option.getOrNull(log.organizationId),
+  Option.getOrNull(log.endUser),
+  log.model,
+  log.promptTokens,
+  log.completionTokens,
+  cost,
+  log.startedAt.epochMillis,
+  now,
+  log.status
+]
+
+/** The insert with positional parameters, for better-sqlite3 and {@link values}. @since 0.1.0 */
+export const POSITIONAL_INSERT = `INSERT INTO tb_spend_logs (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(
+  () => "?"
 ).join(", ")})`

@@ -132,6 +132,16 @@ const distinct = (scopes: ReadonlyArray<Scope.ScopeRef>) => {
   return refs
 }
 
+/** The keys of `distinct`, in the same order, without the map: a step's few scopes are scanned faster. */
+const distinctKeys = (scopes: ReadonlyArray<Scope.ScopeRef>): Array<string> => {
+  const keys: Array<string> = []
+  for (const scope of scopes) {
+    const key = Scope.key(scope)
+    if (!keys.includes(key)) keys.push(key)
+  }
+  return keys
+}
+
 const fromEither = <A, E>(either: Either.Either<A, E>): Effect.Effect<A, E> =>
   Either.match(either, { onLeft: Effect.fail, onRight: Effect.succeed })
 
@@ -296,7 +306,7 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
     now: number
   ): Effect.Effect<Settlement, HoldClosed | CorruptRecord | StoreUnavailable> =>
     Effect.flatMap(
-      Effect.mapError(fastPath.settle(hold, [...distinct(hold.scopes).keys()], cost, log, now), (error) =>
+      Effect.mapError(fastPath.settle(hold, distinctKeys(hold.scopes), cost, log, now), (error) =>
         unavailable("settle", error)
       ),
       (done) =>
@@ -333,8 +343,7 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
     now: number,
     attempt: number
   ): Effect.Effect<Hold, BudgetExceeded | CorruptRecord | StoreUnavailable> => {
-    const refs = distinct(request.scopes)
-    const step = fastPath.hold(request, [...refs.keys()], now, now + holdTtlMillis)
+    const step = fastPath.hold(request, distinctKeys(request.scopes), now, now + holdTtlMillis)
     return Effect.flatMap(
       Effect.mapError(step, (error) => unavailable("hold", error)),
       (outcome): Effect.Effect<Hold, BudgetExceeded | CorruptRecord | StoreUnavailable> => {
@@ -345,7 +354,7 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
         }
         const repair = outcome.expired
           ? Effect.asVoid(reclaim(now))
-          : CounterStatements.ensure(sql, outcome.missing, refs, now)
+          : CounterStatements.ensure(sql, outcome.missing, distinct(request.scopes), now)
         return Effect.zipRight(guardHold(repair), holdSqlite(fastPath, request, now, attempt + 1))
       }
     )

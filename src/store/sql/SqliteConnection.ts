@@ -10,7 +10,8 @@
  * connection would instead meet the first one's write lock and wait for it while
  * blocking the very thread that must finish it, and could not open `:memory:` at all.
  *
- * The database runs with the write-ahead log.
+ * The database runs with the write-ahead log, checkpointed from a worker thread
+ * (`SqliteCheckpointer.ts`) so that the thread serving requests does not copy it.
  *
  * @since 0.1.0
  */
@@ -21,6 +22,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer, Scope, Stream } from "effect"
+import * as SqliteCheckpointer from "./SqliteCheckpointer.js"
 
 /**
  * The better-sqlite3 database under the SQLite `SqlClient`, for the steps that run on
@@ -135,6 +137,14 @@ export const make = (
       },
       catch: failed("Failed to configure the database")
     })
+    // Released before the database closes (finalizers run in reverse order).
+    yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => SqliteCheckpointer.start(db, options.filename),
+        catch: failed("Failed to configure the database")
+      }),
+      (stop) => (stop === undefined ? Effect.void : Effect.promise(stop))
+    )
     const connection = connectionOf(db)
     const semaphore = yield* Effect.makeSemaphore(1)
     const client = yield* Client.make({

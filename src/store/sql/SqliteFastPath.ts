@@ -56,8 +56,44 @@ export interface SqliteFastPath {
 const COUNTER_COLUMNS =
   "scope_key, total, window_spend, held, anchor, window_start, window_end, max_budget, budget_duration"
 
+/** Counters written by one statement at the end of a batch: one call instead of one per counter. */
+const WRITE_CHUNK = 32
+
+const SINGLE_UPDATE = `UPDATE tb_counters SET total = ?, window_spend = ?, held = ?, window_start = ?, window_end = ?
+  WHERE scope_key = ?`
+
+const CHUNK_UPDATE = `UPDATE tb_counters SET total = v.column2, window_spend = v.column3, held = v.column4,
+  window_start = v.column5, window_end = v.column6
+  FROM (VALUES ${Array.from({ length: WRITE_CHUNK }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}) AS v
+  WHERE tb_counters.scope_key = v.column1`
+
 /** More counters than this, and the cache starts again empty. */
 const MAX_CACHED = 10_000
+
+/** A hold this connection placed and has not closed, as its row says. */
+interface Placed {
+  readonly keys: ReadonlyArray<string>
+  readonly amount: Money.Money
+  readonly expiresAt: number
+}
+
+/** `counter` with new money figures; written out rather than spread, as every step makes several. */
+const moved = (
+  counter: Counters.Counter,
+  held: Money.Money,
+  total: Money.Money,
+  windowSpend: Money.Money
+): Counters.Counter => ({
+  key: counter.key,
+  total,
+  windowSpend,
+  held,
+  anchor: counter.anchor,
+  windowStart: counter.windowStart,
+  windowEnd: counter.windowEnd,
+  maxBudget: counter.maxBudget,
+  duration: counter.duration
+})
 
 const sameKeys = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
   a.length === b.length && a.every((key, i) => key === b[i])
@@ -102,33 +138,57 @@ export const make = (
   const inKeys = (keys: ReadonlyArray<string>) => `scope_key IN (${keys.map(() => "?").join(", ")})`
 
   /**
-   * The counters as this connection last read or wrote them. Valid only while nothing
-   * else wrote since the last batch: no statement of this connection outside these
-   * steps (`total_changes()` unchanged) and no other connection (`data_version`
-   * unchanged); otherwise it is emptied before the next batch reads.
+   * What this connection last read or wrote: the counters, the holds it placed that are
+   * still open, and a lower bound of when the first open hold expires. Valid only while
+   * nothing else wrote since the last batch: no statement of this connection outside
+   * these steps (`total_changes()` unchanged) and no other connection (`data_version`
+   * unchanged); otherwise all of it is forgotten before the next batch reads.
    */
   const cache = new Map<string, Counters.Counter>()
-  let mark: { readonly changes: number; readonly version: number } | undefined
-  const changesNow = () => Number(statement("SELECT total_changes() AS n", false).get()?.["n"])
-  const versionNow = () => Number(statement("PRAGMA data_version", false).get()?.["data_version"])
+  const placed = new Map<string, Placed>()
+  /** No open hold expires before this; `undefined` when unknown. */
+  let earliest: number | undefined
+  let markChanges = -1
+  let markVersion = -1
+  const readMark = () =>
+    statement("SELECT total_changes() AS n, data_version AS v FROM pragma_data_version", false).get()
   const forget = () => {
     cache.clear()
     dirty.clear()
-    mark = undefined
+    placed.clear()
+    earliest = undefined
+    markChanges = -1
   }
   const validate = () => {
-    // Many scopes come and go (keys, end users): start again rather than grow without bound.
-    const stale = mark === undefined || mark.changes !== changesNow() || mark.version !== versionNow()
-    if (stale || cache.size > MAX_CACHED) forget()
+    const mark = readMark()
+    const stale = markChanges === -1 || mark?.["n"] !== markChanges || mark?.["v"] !== markVersion
+    // Many scopes and holds come and go (keys, end users): start again rather than grow without bound.
+    if (stale || cache.size > MAX_CACHED || placed.size > MAX_CACHED) forget()
   }
   const seal = () => {
-    mark = { changes: changesNow(), version: versionNow() }
+    const mark = readMark()
+    const changes = mark?.["n"]
+    const version = mark?.["v"]
+    markChanges = typeof changes === "number" ? changes : -1
+    markVersion = typeof version === "number" ? version : -1
   }
 
-  const anyExpired = (now: number) =>
-    statement(`SELECT 1 AS due FROM tb_holds WHERE state = 'open' AND expires_at <= ? LIMIT 1`, true).get(
-      now
-    ) !== undefined
+  /**
+   * Whether an open hold has expired by `now`. The index is read only when the bound
+   * does not already answer; holds placed since only lower the bound, closed ones
+   * leave it a bound.
+   */
+  const anyExpired = (now: number) => {
+    if (earliest !== undefined && earliest > now) return false
+    const row = statement(
+      `SELECT expires_at FROM tb_holds WHERE state = 'open' ORDER BY expires_at LIMIT 1`,
+      true
+    ).get()
+    const first = row?.["expires_at"]
+    // Text sorts after every number and never compares as due (`expires_at <= now` is false for it).
+    earliest = typeof first === "bigint" ? Number(first) : typeof first === "number" ? first : Infinity
+    return earliest <= now
+  }
 
   /**
    * Counters changed in the cache and not yet in the table. The steps of a batch all
@@ -142,20 +202,34 @@ export const make = (
     dirty.add(counter.key)
   }
   const writeDirty = () => {
+    const values: Array<unknown> = []
+    let rows = 0
     for (const key of dirty) {
       const counter = cache.get(key)
       if (counter === undefined) continue
-      statement(
-        `UPDATE tb_counters SET total = ?, window_spend = ?, held = ?, window_start = ?, window_end = ?
-          WHERE scope_key = ?`,
-        false
-      ).run(
+      values.push(
+        counter.key,
         counter.total,
         counter.windowSpend,
         counter.held,
         counter.windowStart,
-        Option.getOrNull(counter.windowEnd),
-        counter.key
+        Option.getOrNull(counter.windowEnd)
+      )
+      if (++rows === WRITE_CHUNK) {
+        statement(CHUNK_UPDATE, false).run(values)
+        values.length = 0
+        rows = 0
+      }
+    }
+    // What does not fill a chunk goes one row at a time.
+    for (let i = 0; i < values.length; i += 6) {
+      statement(SINGLE_UPDATE, false).run(
+        values[i + 1],
+        values[i + 2],
+        values[i + 3],
+        values[i + 4],
+        values[i + 5],
+        values[i]
       )
     }
     dirty.clear()
@@ -163,38 +237,34 @@ export const make = (
 
   /** Adds `amount` to what every counter of `rolls` holds. */
   const addHeld = (rolls: ReadonlyArray<Counters.Rolled>, amount: Money.Money) => {
-    for (const { counter } of rolls) writeCounter({ ...counter, held: Money.add(counter.held, amount) })
+    for (const { counter } of rolls) {
+      writeCounter(moved(counter, Money.add(counter.held, amount), counter.total, counter.windowSpend))
+    }
   }
 
   /** The counters of `keys` brought up to `now`, or why the step must be handed back. */
-  const rolled = (
-    keys: ReadonlyArray<string>,
-    now: number
-  ): Either.Either<ReadonlyArray<Counters.Rolled>, HoldOutcome> => {
-    const unread = keys.filter((key) => !cache.has(key))
-    if (unread.length > 0) {
+  const rolled = (keys: ReadonlyArray<string>, now: number): ReadonlyArray<Counters.Rolled> | HoldOutcome => {
+    let unread: Array<string> | undefined
+    for (const key of keys) if (!cache.has(key)) (unread ??= []).push(key)
+    if (unread !== undefined) {
       const rows = statement(`SELECT ${COUNTER_COLUMNS} FROM tb_counters WHERE ${inKeys(unread)}`, true).all(
         ...unread
       )
       if (rows.length !== unread.length) {
         const found = new Set(rows.map((row) => row["scope_key"]))
-        return Either.left({
-          _tag: "Fallback",
-          missing: unread.filter((key) => !found.has(key)),
-          expired: false
-        })
+        return { _tag: "Fallback", missing: unread.filter((key) => !found.has(key)), expired: false }
       }
       const decoded = Counters.decodeCounters(rows)
-      if (Either.isLeft(decoded)) return Either.left(FALLBACK)
+      if (Either.isLeft(decoded)) return FALLBACK
       for (const counter of decoded.right) cache.set(counter.key, counter)
     }
     const rolls: Array<Counters.Rolled> = []
     for (const key of keys) {
       const counter = cache.get(key)
-      if (counter === undefined) return Either.left(FALLBACK)
+      if (counter === undefined) return FALLBACK
       rolls.push(Counters.roll(counter, now))
     }
-    return Either.right(rolls)
+    return rolls
   }
   const holdBody = (
     request: HoldRequest,
@@ -204,9 +274,14 @@ export const make = (
   ): HoldOutcome => {
     if (anyExpired(now)) return EXPIRED
     const seen = rolled(keys, now)
-    if (Either.isLeft(seen)) return seen.left
+    if ("_tag" in seen) return seen
     const views = new Map<string, Counters.View>()
-    for (const roll of seen.right) views.set(roll.counter.key, Counters.view(roll.counter, roll.window))
+    for (const roll of seen) {
+      // Only a capped counter can refuse or be the tightest: the others need no view.
+      if (Option.isSome(roll.counter.maxBudget)) {
+        views.set(roll.counter.key, Counters.view(roll.counter, roll.window))
+      }
+    }
     const error = Counters.refusal(request, views)
     const held = request.mode === "strict" ? request.amount : Money.zero
     if (error === undefined) {
@@ -217,11 +292,25 @@ export const make = (
         false
       ).run(request.holdId, Holds.encodeKeys(keys), held, expiresAt)
       if (inserted.changes === 0) return FALLBACK
+      placed.set(request.holdId, { keys, amount: held, expiresAt })
+      if (earliest !== undefined && expiresAt < earliest) earliest = expiresAt
     }
-    for (const roll of seen.right) if (roll.changed) writeCounter(roll.counter)
+    for (const roll of seen) if (roll.changed) writeCounter(roll.counter)
     if (error !== undefined) return { _tag: "Refused", error }
-    if (held !== Money.zero) addHeld(seen.right, held)
+    if (held !== Money.zero) addHeld(seen, held)
     return { _tag: "Held", hold: opened(request, held, expiresAt, views) }
+  }
+
+  /** The open hold `holdId` as its row says, when the row is open and decodes. */
+  const openHold = (holdId: string): Placed | undefined => {
+    const found = statement(
+      `SELECT hold_id, scope_keys, amount, expires_at, state, closed_at FROM tb_holds WHERE hold_id = ?`,
+      true
+    ).get(holdId)
+    if (found === undefined) return undefined
+    const row = Either.getOrUndefined(Holds.decodeHold(found))
+    if (row === undefined || row.state !== "open") return undefined
+    return { keys: row.scope_keys, amount: row.amount, expiresAt: row.expires_at }
   }
 
   const settleBody = (
@@ -231,46 +320,79 @@ export const make = (
     log: SpendLogDraft,
     now: number
   ): Option.Option<Settlement> => {
-    const found = statement(
-      `SELECT hold_id, scope_keys, amount, expires_at, state, closed_at FROM tb_holds WHERE hold_id = ?`,
-      true
-    ).get(hold.holdId)
-    if (found === undefined) return Option.none()
-    const row = Either.getOrUndefined(Holds.decodeHold(found))
-    if (row === undefined || row.state !== "open" || row.expires_at <= now) return Option.none()
-    if (!sameKeys(row.scope_keys, keys) || anyExpired(now)) return Option.none()
+    const row = placed.get(hold.holdId) ?? openHold(hold.holdId)
+    if (row === undefined || row.expiresAt <= now) return Option.none()
+    if (!sameKeys(row.keys, keys) || anyExpired(now)) return Option.none()
     const seen = rolled(keys, now)
-    if (Either.isLeft(seen)) return Option.none()
+    if ("_tag" in seen) return Option.none()
     const views = new Map<string, Counters.View>()
     const next: Array<Counters.Counter> = []
-    for (const roll of seen.right) {
+    for (const roll of seen) {
       // Gives back what was held (floored at zero) and charges the cost.
-      const after: Counters.Counter = {
-        ...roll.counter,
-        held: Money.minus(roll.counter.held, row.amount),
-        total: Money.add(roll.counter.total, cost),
-        windowSpend: Money.add(roll.counter.windowSpend, cost)
-      }
+      const { counter } = roll
+      const after = moved(
+        counter,
+        Money.minus(counter.held, row.amount),
+        Money.add(counter.total, cost),
+        Money.add(counter.windowSpend, cost)
+      )
       next.push(after)
-      views.set(after.key, Counters.view(after, roll.window))
+      if (Option.isSome(after.maxBudget)) views.set(after.key, Counters.view(after, roll.window))
     }
     for (const counter of next) writeCounter(counter)
     statement(`UPDATE tb_holds SET state = 'settled', closed_at = ? WHERE hold_id = ?`, false).run(
       now,
       hold.holdId
     )
-    statement(SpendLogRows.NAMED_INSERT, false).run(SpendLogRows.row(log, cost, now))
+    placed.delete(hold.holdId)
+    statement(SpendLogRows.POSITIONAL_INSERT, false).run(SpendLogRows.values(log, cost, now))
     return Option.some({ cost, late: false, tightest: Counters.tightest(hold.scopes, views, Money.zero) })
   }
 
   interface Queued {
     cancelled: boolean
     /** Runs the step inside the batch transaction; throws what the driver threw. */
-    readonly run: () => void
+    run(): void
     /** Answers the step once its transaction committed, or with why it did not. */
-    readonly answer: (failure: SqlError | undefined) => void
+    answer(failure: SqlError | undefined): void
     /** Runs the step through the client instead. */
-    readonly detour: () => void
+    detour(): void
+  }
+
+  /** A waiting step: one object each, its methods shared (a closure each would cost every step three more). */
+  class Step<A> implements Queued {
+    cancelled = false
+    private result: A | undefined = undefined
+    constructor(
+      private readonly body: () => A,
+      private readonly resume: (effect: Effect.Effect<A, SqlError>) => void
+    ) {}
+    run(): void {
+      this.result = this.body()
+    }
+    answer(failure: SqlError | undefined): void {
+      this.resume(
+        failure !== undefined
+          ? Effect.fail(failure)
+          : this.result === undefined
+            ? Effect.fail(new SqlError({ message: "A ledger step was not run" }))
+            : Effect.succeed(this.result)
+      )
+    }
+    detour(): void {
+      const body = this.body
+      this.resume(
+        sql.withTransaction(
+          attempt(() => {
+            // Other transactions of the client may have run since the last step: read the tables again.
+            forget()
+            const answer = body()
+            writeDirty()
+            return answer
+          })
+        )
+      )
+    }
   }
   let queue: Array<Queued> = []
 
@@ -320,31 +442,7 @@ export const make = (
 
   const exec = <A>(body: () => A): Effect.Effect<A, SqlError> =>
     Effect.async<A, SqlError>((resume) => {
-      let result: A | undefined
-      const step: Queued = {
-        cancelled: false,
-        run: () => {
-          result = body()
-        },
-        answer: (failure) =>
-          resume(
-            failure !== undefined
-              ? Effect.fail(failure)
-              : result === undefined
-                ? Effect.fail(new SqlError({ message: "A ledger step was not run" }))
-                : Effect.succeed(result)
-          ),
-        detour: () =>
-          resume(
-            sql.withTransaction(
-              attempt(() => {
-                const answer = body()
-                writeDirty()
-                return answer
-              })
-            )
-          )
-      }
+      const step = new Step(body, resume)
       if (queue.length === 0 && options.batch) setImmediate(flush)
       queue.push(step)
       if (!options.batch) flush()
