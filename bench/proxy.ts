@@ -29,6 +29,7 @@ import {
   writeProxyConfig
 } from "./processes.js"
 import { type Figures, load, mean } from "./load.js"
+import { cpuMillis } from "./processCpu.js"
 import { fmt } from "./stats.js"
 
 const ROUNDS = 3
@@ -41,12 +42,15 @@ interface Row {
   readonly load: string
   readonly direct: Figures
   readonly proxied: Figures
+  /** CPU of the process in front of the provider per proxied request, in microseconds. */
+  readonly cpuMicros: number | undefined
 }
 
 /** A server under test in front of the provider at `upstreamUrl`: its LLM route, a key for it, and how to stop it. */
 interface Front {
   readonly url: string
   readonly key: string
+  readonly pid: number | undefined
   readonly stop: () => Promise<void>
 }
 
@@ -64,7 +68,12 @@ const proxyFront =
         max_budget: 1_000_000
       })
       const key = String((await post(`${proxyUrl}/key/generate`, MASTER_KEY, { team_id: "bench" }))["key"])
-      return { url: `${proxyUrl}/v1/chat/completions`, key, stop: () => stop(proxy.child) }
+      return {
+        url: `${proxyUrl}/v1/chat/completions`,
+        key,
+        pid: proxy.child.pid,
+        stop: () => stop(proxy.child)
+      }
     } catch (error) {
       await stop(proxy.child)
       throw error
@@ -81,6 +90,7 @@ const minimalFront = async (upstreamUrl: string): Promise<Front> => {
   return {
     url: `http://127.0.0.1:${forwarder.match[1]}/v1/chat/completions`,
     key: "none",
+    pid: forwarder.child.pid,
     stop: () => stop(forwarder.child)
   }
 }
@@ -100,21 +110,28 @@ const measure = async (
   let started: Front | undefined
   try {
     started = await front(upstreamUrl)
-    const { url: proxied, key } = started
+    const { url: proxied, key, pid } = started
     const direct = `${upstreamUrl}/v1/chat/completions`
     await load(direct, key, BODY, 2, connections)
     await load(proxied, key, BODY, 2, connections)
     const directRounds: Array<Figures> = []
     const proxiedRounds: Array<Figures> = []
+    let cpu: number | undefined = 0
     for (let round = 0; round < ROUNDS; round++) {
       directRounds.push(await load(direct, key, BODY, ROUND_SECONDS, connections))
+      const before = cpuMillis(pid)
       proxiedRounds.push(await load(proxied, key, BODY, ROUND_SECONDS, connections))
+      const after = cpuMillis(pid)
+      cpu =
+        cpu === undefined || before === undefined || after === undefined ? undefined : cpu + after - before
     }
+    const served = proxiedRounds.reduce((sum, round) => sum + round.rps * ROUND_SECONDS, 0)
     return {
       store,
       load: `${latencyMs === 0 ? "instant" : `${latencyMs} ms`} provider, ${connections} conn.`,
       direct: mean(directRounds),
-      proxied: mean(proxiedRounds)
+      proxied: mean(proxiedRounds),
+      cpuMicros: cpu === undefined || served === 0 ? undefined : (cpu * 1000) / served
     }
   } finally {
     if (started !== undefined) await started.stop()
@@ -122,13 +139,18 @@ const measure = async (
   }
 }
 
-/** Each proxy row's throughput over the reference row's under the same load. */
+/** Each proxy row's throughput and CPU per request over the reference row's under the same load. */
 const againstReference = (rows: ReadonlyArray<Row>): ReadonlyArray<string> =>
   rows.flatMap((row) => {
     const reference = rows.find((other) => other.store === REFERENCE && other.load === row.load)
-    return row.store === REFERENCE || reference === undefined
-      ? []
-      : [`- ${row.store}, ${row.load}: **${fmt(row.proxied.rps / reference.proxied.rps, 3)}**`]
+    if (row.store === REFERENCE || reference === undefined) return []
+    const cpu =
+      row.cpuMicros === undefined || reference.cpuMicros === undefined || reference.cpuMicros === 0
+        ? ""
+        : `, CPU per request ${fmt(row.cpuMicros / reference.cpuMicros, 2)}× the reference's`
+    return [
+      `- ${row.store}, ${row.load}: throughput **${fmt(row.proxied.rps / reference.proxied.rps, 3)}**${cpu}`
+    ]
   })
 
 export const run = async (): Promise<string> => {
@@ -163,14 +185,15 @@ export const run = async (): Promise<string> => {
       `processes; mean of ${ROUNDS} alternating ${ROUND_SECONDS} s rounds after a warm-up. Every proxied ` +
       "call is authorised, held on its key and team, forwarded, settled from its usage and logged.",
     "",
-    "| store | load | direct req/s | proxied req/s | proxied / direct | direct p50 / p99 ms | proxied p50 / p99 ms | added p50 / p99 ms | errors |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| store | load | direct req/s | proxied req/s | proxied / direct | direct p50 / p99 ms | proxied p50 / p99 ms | added p50 / p99 ms | CPU µs / proxied request | errors |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
-      ({ store, load, direct, proxied }) =>
+      ({ store, load, direct, proxied, cpuMicros }) =>
         `| ${store} | ${load} | ${fmt(direct.rps, 0)} | ${fmt(proxied.rps, 0)} | ` +
         `**${fmt(proxied.rps / direct.rps, 3)}** | ${fmt(direct.p50, 1)} / ${fmt(direct.p99, 1)} | ` +
         `${fmt(proxied.p50, 1)} / ${fmt(proxied.p99, 1)} | ` +
         `**${fmt(proxied.p50 - direct.p50, 1)}** / ${fmt(proxied.p99 - direct.p99, 1)} | ` +
+        `${cpuMicros === undefined ? "n/a" : fmt(cpuMicros, 0)} | ` +
         `${direct.errors + proxied.errors} |`
     ),
     "",
@@ -178,11 +201,13 @@ export const run = async (): Promise<string> => {
       "instant provider the direct side is a server doing nothing, so the ratio is the proxy's whole " +
       "per-request cost on one core, and at 64 connections the added latency is mostly queueing behind " +
       "that core. The rows with one connection send one request at a time: nothing queues, so their " +
-      "added p50 is the proxy's own work per request.",
+      "added p50 is the proxy's own work per request. CPU per proxied request is the CPU time (all threads, " +
+      "from `/proc`) of the process in front of the provider during the proxied rounds, over the requests it " +
+      "served: unlike req/s, it depends little on what else the machine runs.",
     "",
     `The reference rows (${REFERENCE}) are a forwarder that only parses, forwards and answers ` +
       "(`bench/minimalForwarder.ts`): what any in-process Node proxy reaches on this machine under the same load. " +
-      "Proxied throughput against it, same load:",
+      "The proxy against it, same load:",
     "",
     ...againstReference(rows),
     ...notes.map((note) => `\n${note}`),
