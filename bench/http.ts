@@ -46,6 +46,12 @@ const SCENARIOS: ReadonlyArray<Scenario & { readonly name: string }> = [
   { name: "SSE, 25 ms model, 64 conn.", stream: true, latencyMs: 25, connections: 64 }
 ]
 
+// For quicker iterations: `HTTP_BENCH_ONLY=SSE` keeps the scenarios whose name contains it,
+// `HTTP_BENCH_SECONDS` / `HTTP_BENCH_ROUNDS` shorten the rounds. Unset, the full section runs.
+const ONLY = process.env.HTTP_BENCH_ONLY ?? ""
+const SECONDS = Number(process.env.HTTP_BENCH_SECONDS ?? "5")
+const ROUNDS = Number(process.env.HTTP_BENCH_ROUNDS ?? "3")
+
 const scenario = async (port: number, key: string, { stream, latencyMs, connections }: Scenario) => {
   const body = JSON.stringify({
     model: "bench",
@@ -60,9 +66,9 @@ const scenario = async (port: number, key: string, { stream, latencyMs, connecti
   await load(guarded, key, body, 2, connections)
   const bareRounds: Array<Figures> = []
   const guardedRounds: Array<Figures> = []
-  for (let round = 0; round < 3; round++) {
-    bareRounds.push(await load(bare, key, body, 5, connections))
-    guardedRounds.push(await load(guarded, key, body, 5, connections))
+  for (let round = 0; round < ROUNDS; round++) {
+    bareRounds.push(await load(bare, key, body, SECONDS, connections))
+    guardedRounds.push(await load(guarded, key, body, SECONDS, connections))
   }
   return { bare: mean(bareRounds), guarded: mean(guardedRounds) }
 }
@@ -71,12 +77,13 @@ export const run = async (): Promise<string> => {
   const { child, port, key } = await startServer()
   try {
     const results = []
-    for (const each of SCENARIOS) results.push({ name: each.name, ...(await scenario(port, key, each)) })
+    for (const each of SCENARIOS.filter(({ name }) => name.includes(ONLY)))
+      results.push({ name: each.name, ...(await scenario(port, key, each)) })
     return [
       "### HTTP: the same Hono app with and without the LLM guard",
       "",
       "Mock model (instant, or answering after 25 ms), memory store, server in its own process, " +
-        "autocannon on the same machine; mean of 3 alternating 5 s rounds after a warm-up.",
+        `autocannon on the same machine; mean of ${ROUNDS} alternating ${SECONDS} s rounds after a warm-up.`,
       "",
       "| app | bare req/s | guarded req/s | guarded / bare | bare p50 / p99 ms | guarded p50 / p99 ms | errors |",
       "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

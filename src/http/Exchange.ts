@@ -230,11 +230,14 @@ export const upstreamHeaders = (raw: ReadonlyArray<string>): Array<[string, stri
   return pairs
 }
 
-const requestHeaders = (source: Headers): Headers => {
-  const headers = new Headers(source)
-  for (const name of CLIENT_ONLY) headers.delete(name)
-  headers.set("content-type", "application/json")
-  return headers
+// Pairs, not a `Headers` with names deleted: the request copies them once, and a
+// server's own lazy headers are read once.
+const requestHeaders = (source: Headers): Array<[string, string]> => {
+  const pairs: Array<[string, string]> = [["content-type", "application/json"]]
+  source.forEach((value, name) => {
+    if (!CLIENT_ONLY.includes(name)) pairs.push([name, value])
+  })
+  return pairs
 }
 
 /**
@@ -256,17 +259,43 @@ export const fromRequest = (request: Request): Inbound => ({
     }),
   nodeUpstream: (body) => {
     const url = new URL(request.url)
-    const headers: Array<Header> = []
-    requestHeaders(request.headers).forEach((value, name) => headers.push([name, value]))
     return {
       method: request.method,
       url: `${url.pathname}${url.search}`,
-      headers,
+      headers: requestHeaders(request.headers),
       body,
       onAbandoned: (cancel) => request.signal.addEventListener("abort", cancel, { once: true })
     }
   }
 })
+
+/**
+ * The headers of a reply to a web `Response`, as {@link Reply.headers} has them: a plain
+ * record when no name repeats, which servers such as `@hono/node-server` write as it is
+ * (a `Headers` they would copy and sort again), else the pairs.
+ */
+const responseHeaders = (reply: Reply): HeadersInit => {
+  const upstream = reply.upstreamHeaders
+  if (!(upstream instanceof Headers)) return reply.headers()
+  const extra: Array<[string, string]> = []
+  for (const [name, value] of reply.extraHeaders) {
+    const lower = name.toLowerCase()
+    const same = extra.find(([other]) => other === lower)
+    // As `Headers.set`: the last value of a name wins.
+    if (same === undefined) extra.push([lower, value])
+    else same[1] = value
+  }
+  const pairs: Array<[string, string]> = []
+  let repeated = false
+  upstream.forEach((value, name) => {
+    if (UPSTREAM_ONLY.includes(name) || extra.some(([replaced]) => replaced === name)) return
+    // `set-cookie` comes once per cookie.
+    if (!repeated && pairs.some(([other]) => other === name)) repeated = true
+    pairs.push([name, value])
+  })
+  for (const pair of extra) pairs.push(pair)
+  return repeated ? pairs : Object.fromEntries(pairs)
+}
 
 /**
  * A reply as a web `Response`.
@@ -280,6 +309,6 @@ export const toResponse = (reply: Reply | Response): Response =>
     ? new Response(reply.body instanceof NodeBody ? reply.body.toWeb() : reply.body, {
         status: reply.status,
         statusText: reply.statusText,
-        headers: reply.headers()
+        headers: responseHeaders(reply)
       })
     : reply

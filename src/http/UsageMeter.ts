@@ -52,6 +52,10 @@ export const parseUsage = (u: unknown): Option.Option<Usage> => {
 // long streams and the tokenizer runs only where a count is needed.
 const SLICE = 64 * 1024
 
+// Stream events are kept as they came, up to this many characters, and parsed only
+// when needed: a stream that ends with its usage has only its last events read.
+const UNREAD = 64 * 1024
+
 /**
  * A fresh meter.
  *
@@ -66,6 +70,8 @@ export const make = (): UsageMeter => {
   let pending: Array<string> = []
   let pendingLength = 0
   let counted = 0
+  let unread: Array<string> = []
+  let unreadLength = 0
 
   const addText = (text: unknown) => {
     if (typeof text !== "string" || text.length === 0) return
@@ -105,13 +111,18 @@ export const make = (): UsageMeter => {
     }
   }
 
-  const observe = (text: string, part: "delta" | "message"): boolean => {
-    let parsed: unknown
+  const parse = (text: string): { readonly parsed: unknown } | undefined => {
     try {
-      parsed = JSON.parse(text)
+      return { parsed: JSON.parse(text) }
     } catch {
-      return false
+      return undefined
     }
+  }
+
+  const observe = (text: string, part: "delta" | "message"): boolean => {
+    const result = parse(text)
+    if (result === undefined) return false
+    const parsed = result.parsed
     if (!isRecord(parsed)) return true
     const reported = parseUsage(parsed.usage)
     if (Option.isSome(reported)) usage = reported
@@ -119,13 +130,38 @@ export const make = (): UsageMeter => {
     return true
   }
 
+  /** Reads the events kept unread, in order, as if each had been read as it came. */
+  const readAll = () => {
+    if (unread.length === 0) return
+    const events = unread
+    unread = []
+    unreadLength = 0
+    for (const data of events) observe(data, "delta")
+  }
+
   return {
     observeEvent: (data) => {
-      if (data !== "[DONE]") void observe(data, "delta")
+      if (data === "[DONE]") return
+      unread.push(data)
+      unreadLength += data.length
+      if (unreadLength >= UNREAD) readAll()
     },
-    observeBody: (text) => observe(text, "message"),
-    reported: () => usage,
+    observeBody: (text) => {
+      readAll()
+      return observe(text, "message")
+    },
+    reported: () => {
+      // The last event with a valid usage wins: read from the end, and stop there.
+      for (let i = unread.length - 1; i >= 0; i--) {
+        const result = parse(unread[i] ?? "")
+        if (result === undefined || !isRecord(result.parsed)) continue
+        const reported = parseUsage(result.parsed.usage)
+        if (Option.isSome(reported)) return reported
+      }
+      return usage
+    },
     deliveredTokens: () => {
+      readAll()
       flush()
       return counted
     }
