@@ -70,23 +70,10 @@ export const values = (
   log: SpendLogDraft,
   cost: Money.Money,
   now: number
-): Array<string | number | bigint | null> => [
-  log.requestId,
-  log.keyId,
-  log.keyHash,
-  log.keyLabel,
-  Option.getOrNull(log.userId),
-  Option.getOrNull(log.teamId),
-  Option.getOrNull(log.organizationId),
-  Option.getOrNull(log.endUser),
-  log.model,
-  log.promptTokens,
-  log.completionTokens,
-  cost,
-  log.startedAt.epochMillis,
-  now,
-  log.status
-]
+): Array<string | number | bigint | null> => {
+  const written = row(log, cost, now)
+  return COLUMNS.map((column) => written[column])
+}
 
 /** The insert with positional parameters, for better-sqlite3 and {@link values}. @since 0.1.0 */
 export const POSITIONAL_INSERT = `INSERT INTO tb_spend_logs (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(
