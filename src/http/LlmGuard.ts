@@ -358,15 +358,19 @@ const logged = (cause: Cause.Cause<TeamBudgetError>): Effect.Effect<Response> =>
       )
 
 /**
- * The guard over an exchange. With `wholeStreams`, an event stream whose body is already
- * complete when it arrives goes out in one piece (see `readAhead`): the web `Request`
- * path, whose servers then write it at once; a Node reply keeps its stream.
+ * The guard over any server's exchange: never fails; every refusal is a response
+ * (SPEC 9). A reply built here carries bytes or a stream, so a Node server writes it
+ * without a web `Response`. An event stream whose body is already complete when it
+ * arrives (see `readAhead`) goes out in one piece; one still arriving is streamed.
+ *
+ * @example
+ * const reply = yield* LlmGuard.serve(Exchange.fromRequest(request), forward)
+ * @since 0.1.0
  */
-const exchange = (
+export const serve = (
   inbound: Exchange.Inbound,
   forward: Forward | NodeForward,
-  options: LlmGuardOptions,
-  wholeStreams: boolean
+  options: LlmGuardOptions = {}
 ): Effect.Effect<Exchange.Reply | Response, never, GuardServices> =>
   Effect.gen(function* () {
     const policy = yield* BudgetPolicy
@@ -459,7 +463,7 @@ const exchange = (
       ]
       // A stream that is already whole goes out in one piece, settled like a JSON answer;
       // its headers stay those of a stream, so they do not depend on the upstream's timing.
-      const whole = wholeStreams ? yield* Effect.promise(answer.complete) : undefined
+      const whole = yield* Effect.promise(answer.complete)
       if (whole !== undefined) {
         try {
           parser.push(whole)
@@ -514,22 +518,6 @@ const exchange = (
   }).pipe(Effect.catchAllCause(logged))
 
 /**
- * The guard over any server's exchange: never fails; every refusal is a response
- * (SPEC 9). A reply built here carries bytes or a stream, so a Node server writes it
- * without a web `Response`.
- *
- * @example
- * const reply = yield* LlmGuard.serve(Exchange.fromRequest(request), forward)
- * @since 0.1.0
- */
-export const serve = (
-  inbound: Exchange.Inbound,
-  forward: Forward | NodeForward,
-  options: LlmGuardOptions = {}
-): Effect.Effect<Exchange.Reply | Response, never, GuardServices> =>
-  exchange(inbound, forward, options, false)
-
-/**
  * The guard as an Effect over a web `Request`: never fails; every refusal is a
  * response (SPEC 9).
  *
@@ -544,7 +532,7 @@ export const guard = (
   forward: Forward | NodeForward,
   options: LlmGuardOptions = {}
 ): Effect.Effect<Response, never, GuardServices> =>
-  Effect.map(exchange(Exchange.fromRequest(request), forward, options, true), Exchange.toResponse)
+  Effect.map(serve(Exchange.fromRequest(request), forward, options), Exchange.toResponse)
 
 /**
  * The guard serving a Node request and response: the body is read from the socket and

@@ -1,5 +1,5 @@
 /**
- * On the web path, an event stream whose body is already complete when the upstream
+ * When the forward answers with a web `Response`, an event stream whose body is already complete when the upstream
  * answers is settled from its usage before it goes out in one piece; a
  * stream still arriving is passed through chunk by chunk as before, every byte
  * unchanged, and settled once it ends (or as `partial` when it breaks off).
