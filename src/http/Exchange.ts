@@ -270,31 +270,23 @@ export const fromRequest = (request: Request): Inbound => ({
 })
 
 /**
- * The headers of a reply to a web `Response`, as {@link Reply.headers} has them: a plain
- * record when no name repeats, which servers such as `@hono/node-server` write as it is
- * (a `Headers` they would copy and sort again), else the pairs.
+ * The headers of a reply to a web `Response`: a plain record, which servers such as
+ * `@hono/node-server` write as it is (a `Headers` they would copy and sort again), or
+ * {@link Reply.headers} when a name comes twice (`set-cookie`, or an extra header
+ * replacing one), whose rules then decide.
  */
 const responseHeaders = (reply: Reply): HeadersInit => {
-  const upstream = reply.upstreamHeaders
-  if (!(upstream instanceof Headers)) return reply.headers()
-  const extra: Array<[string, string]> = []
-  for (const [name, value] of reply.extraHeaders) {
-    const lower = name.toLowerCase()
-    const same = extra.find(([other]) => other === lower)
-    // As `Headers.set`: the last value of a name wins.
-    if (same === undefined) extra.push([lower, value])
-    else same[1] = value
-  }
   const pairs: Array<[string, string]> = []
+  const seen = new Set<string>()
   let repeated = false
-  upstream.forEach((value, name) => {
-    if (UPSTREAM_ONLY.includes(name) || extra.some(([replaced]) => replaced === name)) return
-    // `set-cookie` comes once per cookie.
-    if (!repeated && pairs.some(([other]) => other === name)) repeated = true
-    pairs.push([name, value])
+  reply.forEachHeader((name, value) => {
+    const lower = name.toLowerCase()
+    if (seen.has(lower)) repeated = true
+    seen.add(lower)
+    pairs.push([lower, value])
   })
-  for (const pair of extra) pairs.push(pair)
-  return repeated ? pairs : Object.fromEntries(pairs)
+  // `fromEntries` makes every name an own property, `__proto__` included.
+  return repeated ? reply.headers() : Object.fromEntries(pairs)
 }
 
 /**
