@@ -61,8 +61,9 @@ export interface TeamBudgetClient {
 /** @since 0.1.0 */
 export interface CreateOptions extends TeamBudget.TeamBudgetOptions<unknown> {
   /**
-   * `memory:` (the default), `sqlite:PATH` or a `postgres://` URL. Ignored when
-   * `store` is given.
+   * `memory:` (the default), `sqlite:PATH` or a `postgres://` URL, as
+   * `SqlStore.layerFromUrl` reads them (`memory:` keeps the newest 100,000 spend-log
+   * rows; `memory:?spend_log_capacity=N` keeps N). Ignored when `store` is given.
    */
   readonly databaseUrl?: string
   /** A store layer of your own (for example `SqlStore.layer()` over your own pool). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, DateTime, Effect } from "effect"
-import { MemoryStore, SpendLedger, SpendLogRepo } from "../src/index.js"
+import { Clock, DateTime, Effect, Exit, type Layer } from "effect"
+import { MemoryStore, SpendLedger, SpendLogRepo, SqlStore, type StoreServices } from "../src/index.js"
 import { hold, makeWorld, settle } from "./conformance/fixtures.js"
 import { runStoreConformance } from "./conformance/storeSuite.js"
 import { usd } from "./support/fixtures.js"
@@ -30,5 +30,58 @@ describe("memory store options", () => {
       // The counters keep everything: only the log is trimmed.
       expect((yield* Effect.flatMap(SpendLedger, (l) => l.spendOf(world.team))).total).toBe(usd(5))
     }).pipe(Effect.provide(MemoryStore.layer({ spendLogCapacity: 3 })))
+  )
+})
+
+/** Settles `count` requests of one world on `store`; returns how many log rows are kept and the team's spend. */
+const settleMany = (store: Layer.Layer<StoreServices, unknown>, count: number) =>
+  Effect.gen(function* () {
+    const world = yield* makeWorld()
+    for (let i = 0; i < count; i++) yield* settle(world, yield* hold(world.scopes, usd(1)), usd(0.001))
+    const rows = yield* Effect.flatMap(SpendLogRepo, (logs) => logs.query({ limit: count }))
+    const spend = yield* Effect.flatMap(SpendLedger, (l) => l.spendOf(world.team))
+    return { rows: rows.length, spend: spend.total }
+  }).pipe(Effect.provide(store))
+
+describe("memory store opened by URL", () => {
+  it.effect("memory:?spend_log_capacity=N keeps the newest N rows; the counters keep everything", () =>
+    Effect.gen(function* () {
+      const kept = yield* settleMany(SqlStore.layerFromUrl("memory:?spend_log_capacity=4"), 9)
+      expect(kept).toEqual({ rows: 4, spend: usd(0.009) })
+    })
+  )
+
+  it.effect(
+    "memory: alone keeps a bounded log, so a long-running process does not grow without end",
+    () =>
+      Effect.gen(function* () {
+        const count = SqlStore.MEMORY_URL_SPEND_LOG_CAPACITY + 5
+        const kept = yield* settleMany(SqlStore.layerFromUrl("memory:"), count)
+        expect(kept.rows).toBe(SqlStore.MEMORY_URL_SPEND_LOG_CAPACITY)
+        expect(kept.spend).toBe(usd(0.001 * count))
+      }),
+    60_000
+  )
+
+  it.effect("a memory URL of any other form is refused with the form it accepts", () =>
+    Effect.gen(function* () {
+      for (const url of [
+        "memory:?spend_log_capacity=0",
+        "memory:?spend_log_capacity=-3",
+        "memory:?spend_log_capacity=1.5",
+        "memory:?spend_log_capacity=",
+        "memory:?spend_log_capacity=1000000000",
+        "memory:?capacity=10",
+        "memory:extra"
+      ]) {
+        const exit = yield* Effect.exit(
+          Effect.flatMap(SpendLogRepo, (logs) => logs.query({})).pipe(
+            Effect.provide(SqlStore.layerFromUrl(url))
+          )
+        )
+        expect(Exit.isFailure(exit), url).toBe(true)
+        expect(JSON.stringify(exit), url).toContain("memory:?spend_log_capacity=N")
+      }
+    })
   )
 })

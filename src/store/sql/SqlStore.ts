@@ -273,10 +273,32 @@ export const layerSqlite = (
 export const DEFAULT_SQLITE_FILE = ".teambudget/teambudget.db"
 
 /**
+ * The spend-log rows a memory store opened by URL keeps, newest first, when the URL
+ * does not say: a long-running process (the proxy on `memory:`) would otherwise grow
+ * without bound. The counters keep every request; only the log is trimmed. Choose
+ * another bound with `memory:?spend_log_capacity=N`.
+ *
+ * @since 0.1.0
+ */
+export const MEMORY_URL_SPEND_LOG_CAPACITY = 100_000
+
+const MAX_SPEND_LOG_CAPACITY = 100_000_000
+const MEMORY_URL_FORM = "a memory store URL is memory: or memory:?spend_log_capacity=N"
+
+/** The capacity the text after `memory:` asks for, or `undefined` when it is not of the accepted form. */
+const memorySpendLogCapacity = (rest: string): number | undefined => {
+  if (rest === "") return MEMORY_URL_SPEND_LOG_CAPACITY
+  const match = /^\?spend_log_capacity=([0-9]{1,9})$/.exec(rest)
+  const capacity = match?.[1] === undefined ? 0 : Number(match[1])
+  return capacity >= 1 && capacity <= MAX_SPEND_LOG_CAPACITY ? capacity : undefined
+}
+
+/**
  * The store a URL names: `postgres://` or `postgresql://` for PostgreSQL,
  * `sqlite:PATH` for the embedded store at PATH (`sqlite::memory:` in memory), `memory:`
- * for the memory store. An unknown scheme fails without echoing the URL, which may
- * hold a password.
+ * for the memory store (keeping the newest {@link MEMORY_URL_SPEND_LOG_CAPACITY} spend-log
+ * rows, or N with `memory:?spend_log_capacity=N`). An unknown scheme fails without
+ * echoing the URL, which may hold a password.
  *
  * @example
  * import { SqlStore } from "teambudget"
@@ -294,8 +316,18 @@ export const layerFromUrl = (
     return layerSqlite({ ...options, filename: path === "" ? DEFAULT_SQLITE_FILE : path })
   }
   if (/^memory:/i.test(url)) {
+    const capacity = memorySpendLogCapacity(url.slice("memory:".length))
+    if (capacity === undefined)
+      return Layer.fail(
+        new StoreUnavailable({
+          operation: `open the store: ${MEMORY_URL_FORM}, where N is a whole number of rows from 1 to ${MAX_SPEND_LOG_CAPACITY}`
+        })
+      )
     return Layer.merge(
-      MemoryStore.layer(options.holdTtl === undefined ? {} : { holdTtl: options.holdTtl }),
+      MemoryStore.layer({
+        spendLogCapacity: capacity,
+        ...(options.holdTtl === undefined ? {} : { holdTtl: options.holdTtl })
+      }),
       layerLocal
     )
   }
