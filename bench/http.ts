@@ -12,13 +12,14 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { type Figures, load, mean } from "./load.js"
+import { launch } from "./processes.js"
 import { fmt } from "./stats.js"
 
 const SERVER = fileURLToPath(new URL("./httpServer.ts", import.meta.url))
 
 const startServer = (): Promise<{ child: ChildProcess; port: number; key: string }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", SERVER], {
+    const child = spawn(process.execPath, launch(SERVER), {
       stdio: ["ignore", "pipe", "inherit"]
     })
     child.once("error", reject)

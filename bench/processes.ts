@@ -13,6 +13,12 @@ import { Effect, Redacted } from "effect"
 import { reachable } from "../test/support/reachable.js"
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url))
+
+/**
+ * How every benchmark child process runs its TypeScript entry: bundled, as `npm start`
+ * runs the proxy (`scripts/run.mjs` says why), so a child costs what a build would.
+ */
+export const launch = (entry: string): ReadonlyArray<string> => [join(ROOT, "scripts", "run.mjs"), entry]
 export const PG = "postgres://postgres@127.0.0.1:5432"
 
 /** The master key of every proxy a benchmark starts. */
@@ -33,14 +39,15 @@ export interface Started {
   readonly match: RegExpExecArray
 }
 
-/** A child process, ready once a stdout line matches; its output keeps being drained. */
+/** A child process running `args` (a TypeScript entry, then its arguments), ready once a stdout line matches; its output keeps being drained. */
 export const startChild = (
   args: ReadonlyArray<string>,
   env: NodeJS.ProcessEnv,
   ready: RegExp
 ): Promise<Started> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", ...args], {
+    const [entry = "", ...rest] = args
+    const child = spawn(process.execPath, [...launch(entry), ...rest], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "inherit"]

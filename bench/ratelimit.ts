@@ -6,7 +6,7 @@
  * every step writes. Then the added cost of enabling limits: authorize + settle on the
  * memory store with and without `rpm_limit`/`tpm_limit` on the key, as a ratio.
  *
- *   node --import tsx bench/ratelimit.ts [--seconds 5] [--pg-url postgres://...] [--redis-url redis://...]
+ *   node scripts/run.mjs bench/ratelimit.ts [--seconds 5] [--pg-url postgres://...] [--redis-url redis://...]
  *                                        [--no-pg] [--no-redis]
  */
 import { mkdtempSync, rmSync } from "node:fs"

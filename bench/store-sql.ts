@@ -6,7 +6,7 @@
  * the BEGIN and COMMIT of each transaction), commits and CPU time per request, with group
  * commit on and, in the same run for the ratio, off.
  *
- *   node --import tsx bench/store-sql.ts [--seconds 5] [--pg-url postgres://...] [--no-pg] [--no-sqlite]
+ *   node scripts/run.mjs bench/store-sql.ts [--seconds 5] [--pg-url postgres://...] [--no-pg] [--no-sqlite]
  *                                        [--async-commit] [--pool 16] [--clients 64]
  *                                        [--no-group-commit | --no-compare]
  *

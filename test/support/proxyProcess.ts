@@ -14,7 +14,7 @@ import { Option } from "effect"
 
 export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)))
 
-const LINKED = ["package.json", "node_modules", "src", "examples", "tsconfig.json"]
+const LINKED = ["package.json", "node_modules", "scripts", "src", "examples", "tsconfig.json"]
 
 export interface ProxyProcess {
   readonly child: ChildProcess
