@@ -4,7 +4,7 @@
  * own, a fresh database per run on the local server.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
@@ -39,15 +39,19 @@ export interface Started {
   readonly match: RegExpExecArray
 }
 
-/** A child process running `args` (a TypeScript entry, then its arguments), ready once a stdout line matches; its output keeps being drained. */
+/**
+ * A child process running `args` (a TypeScript entry, then its arguments) under Node
+ * options `nodeOptions`, ready once a stdout line matches; its output keeps being drained.
+ */
 export const startChild = (
   args: ReadonlyArray<string>,
   env: NodeJS.ProcessEnv,
-  ready: RegExp
+  ready: RegExp,
+  nodeOptions: ReadonlyArray<string> = []
 ): Promise<Started> =>
   new Promise((resolve, reject) => {
     const [entry = "", ...rest] = args
-    const child = spawn(process.execPath, [...launch(entry), ...rest], {
+    const child = spawn(process.execPath, [...nodeOptions, ...launch(entry), ...rest], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "inherit"]
@@ -61,12 +65,29 @@ export const startChild = (
     })
   })
 
-/** The proxy example on the config at `configPath` and a free port; `match[1]` is its URL. */
+/** The Node options before `scripts/run.mjs` in package.json's `start` script. */
+const startOptions = (): ReadonlyArray<string> => {
+  const manifest: unknown = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"))
+  const scripts =
+    typeof manifest === "object" && manifest !== null ? Reflect.get(manifest, "scripts") : undefined
+  const start = typeof scripts === "object" && scripts !== null ? Reflect.get(scripts, "start") : undefined
+  const options =
+    typeof start === "string" ? /^exec node ((?:--\S+ )*)scripts\/run\.mjs /.exec(start)?.[1] : undefined
+  if (options === undefined)
+    throw new Error("package.json's start script is not `exec node [--options] scripts/run.mjs ...`")
+  return options.split(" ").filter((option) => option !== "")
+}
+
+/**
+ * The proxy example on the config at `configPath` and a free port, with the Node options
+ * `npm start` gives it; `match[1]` is its URL.
+ */
 export const startProxy = (configPath: string): Promise<Started> =>
   startChild(
     ["examples/proxy/main.ts", "--config", configPath],
     { PORT: "0" },
-    /listening on (http:\/\/\S+)$/
+    /listening on (http:\/\/\S+)$/,
+    startOptions()
   )
 
 /** SIGTERM, and resolves once the process has exited. */
