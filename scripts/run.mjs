@@ -19,7 +19,17 @@
  * and written atomically, so processes started at the same time share it safely.
  */
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync
+} from "node:fs"
 import { basename, extname, join, resolve } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { build } from "esbuild"
@@ -66,12 +76,27 @@ if (code === undefined) throw new Error(`esbuild produced no output for ${entryA
 // Beside the project's own node_modules, so the bundle's package imports resolve as the sources' do.
 const cache = fileURLToPath(new URL("../node_modules/.cache/teambudget/", import.meta.url))
 const digest = createHash("sha256").update(code).digest("hex").slice(0, 16)
-const bundle = join(cache, `${basename(entry, extname(entry))}-${digest}.mjs`)
-if (!existsSync(bundle)) {
+const name = basename(entry, extname(entry))
+const bundle = join(cache, `${name}-${digest}.mjs`)
+/** A bundle of this entry not used for a day is from sources long changed: it is removed. */
+const STALE_MS = 24 * 60 * 60 * 1000
+
+if (existsSync(bundle)) {
+  // Used now: not stale for another day.
+  const now = new Date()
+  utimesSync(bundle, now, now)
+} else {
   mkdirSync(cache, { recursive: true })
   const partial = `${bundle}.${process.pid}.tmp`
   writeFileSync(partial, code)
   renameSync(partial, bundle)
+  // Each change to the sources makes a new bundle: without this the cache would only grow.
+  for (const file of readdirSync(cache)) {
+    const path = join(cache, file)
+    if (path === bundle || !file.startsWith(`${name}-`)) continue
+    const stat = statSync(path, { throwIfNoEntry: false })
+    if (stat !== undefined && Date.now() - stat.mtimeMs > STALE_MS) rmSync(path, { force: true })
+  }
 }
 process.argv = [process.argv[0] ?? process.execPath, entry, ...rest]
 await import(pathToFileURL(bundle).href)

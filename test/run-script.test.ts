@@ -4,6 +4,8 @@
  * "am I the main script" check and its relative paths work as they do from source.
  */
 import { spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
@@ -33,5 +35,35 @@ describe("scripts/run.mjs", () => {
     const missing = launch("test/fixtures/run/absent.ts")
     expect(missing.status).not.toBe(0)
     expect(missing.stderr).toContain("absent.ts")
+  })
+
+  it("a new bundle removes the entry's bundles left unused for a day, and nothing else", () => {
+    const cache = join(ROOT, "node_modules", ".cache", "teambudget")
+    mkdirSync(cache, { recursive: true })
+    const dir = mkdtempSync(join(tmpdir(), "tb-run-"))
+    const name = `run-cleanup-${process.pid}-${Date.now()}`
+    const stale = join(cache, `${name}-stale.mjs`)
+    const recent = join(cache, `${name}-recent.mjs`)
+    const otherEntry = join(cache, `other-${name}-stale.mjs`)
+    try {
+      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 60 * 60 * 1000)
+      for (const path of [stale, recent, otherEntry]) writeFileSync(path, "export {}\n")
+      utimesSync(stale, twoDaysAgo, twoDaysAgo)
+      utimesSync(otherEntry, twoDaysAgo, twoDaysAgo)
+      // New content, so the launcher writes a new bundle of this entry.
+      const entry = join(dir, `${name}.ts`)
+      writeFileSync(entry, `console.log(${JSON.stringify(name)})\n`)
+      const run = launch(entry)
+      expect(run.stdout.trim()).toBe(name)
+      expect(existsSync(stale)).toBe(false)
+      expect(existsSync(recent)).toBe(true)
+      expect(existsSync(otherEntry)).toBe(true)
+    } finally {
+      // The markers, and the bundle this run wrote.
+      for (const file of readdirSync(cache))
+        if (file.startsWith(`${name}-`) || file.startsWith(`other-${name}-`))
+          rmSync(join(cache, file), { force: true })
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
