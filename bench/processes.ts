@@ -19,6 +19,7 @@ export const ROOT = fileURLToPath(new URL("..", import.meta.url))
  * runs the proxy (`scripts/run.mjs` says why), so a child costs what a build would.
  */
 export const launch = (entry: string): ReadonlyArray<string> => [join(ROOT, "scripts", "run.mjs"), entry]
+
 export const PG = "postgres://postgres@127.0.0.1:5432"
 
 /** The master key of every proxy a benchmark starts. */

@@ -283,7 +283,6 @@ export const DEFAULT_SQLITE_FILE = ".teambudget/teambudget.db"
 export const MEMORY_URL_SPEND_LOG_CAPACITY = 100_000
 
 const MAX_SPEND_LOG_CAPACITY = 100_000_000
-const MEMORY_URL_FORM = "a memory store URL is memory: or memory:?spend_log_capacity=N"
 
 /** The capacity the text after `memory:` asks for, or `undefined` when it is not of the accepted form. */
 const memorySpendLogCapacity = (rest: string): number | undefined => {
@@ -320,7 +319,7 @@ export const layerFromUrl = (
     if (capacity === undefined)
       return Layer.fail(
         new StoreUnavailable({
-          operation: `open the store: ${MEMORY_URL_FORM}, where N is a whole number of rows from 1 to ${MAX_SPEND_LOG_CAPACITY}`
+          operation: `open the store: a memory store URL is memory: or memory:?spend_log_capacity=N, where N is a whole number of rows from 1 to ${MAX_SPEND_LOG_CAPACITY}`
         })
       )
     return Layer.merge(
