@@ -10,6 +10,7 @@ import type { Readable } from "node:stream"
 import type { Effect } from "effect"
 import type { InvalidRequest } from "../domain/Errors.js"
 import * as Body from "./Body.js"
+import { UpstreamRequest } from "./UpstreamRequest.js"
 
 /** A header as a name and a value. @since 0.1.0 */
 export type Header = readonly [string, string]
@@ -251,12 +252,11 @@ export const fromRequest = (request: Request): Inbound => ({
   authorization: request.headers.get("authorization"),
   text: (limit) => Body.readText(request, limit),
   upstream: (body) =>
-    new Request(request.url, {
-      method: request.method,
-      headers: requestHeaders(request.headers),
-      body,
-      signal: request.signal
-    }),
+    new UpstreamRequest(
+      request.url,
+      { method: request.method, headers: requestHeaders(request.headers), signal: request.signal },
+      body
+    ),
   nodeUpstream: (body) => {
     const url = new URL(request.url)
     return {

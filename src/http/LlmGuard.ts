@@ -26,6 +26,7 @@ import { type Estimate, TokenEstimator } from "../services/TokenEstimator.js"
 import type { Settlement } from "../store/SpendLedger.js"
 import * as Bearer from "./Bearer.js"
 import * as Body from "./Body.js"
+import * as CachedBody from "./CachedBody.js"
 import * as ErrorResponse from "./ErrorResponse.js"
 import * as Exchange from "./Exchange.js"
 import * as GuardHeaders from "./GuardHeaders.js"
@@ -248,7 +249,7 @@ const metered = (
   )
 }
 
-type ReplyBody = ReadableStream<Uint8Array> | Exchange.NodeBody | null
+type ReplyBody = Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | Exchange.NodeBody | null
 
 /** The upstream's answer, whichever contract produced it. */
 interface Answer {
@@ -272,7 +273,7 @@ interface Answer {
   readonly complete: () => Promise<Uint8Array<ArrayBuffer> | undefined>
 }
 
-const fromResponse = (response: Response): Answer => {
+const fromStream = (response: Response): Answer => {
   let ahead: ReadAhead | undefined
   const started = (body: ReadableStream<Uint8Array>): ReadAhead =>
     (ahead ??= { reader: body.getReader(), chunks: [], pending: undefined })
@@ -288,6 +289,30 @@ const fromResponse = (response: Response): Answer => {
     bytes: () => response.arrayBuffer().then((buffer) => new Uint8Array(buffer)),
     complete: () => (response.body === null ? Promise.resolve(undefined) : readAhead(started(response.body)))
   }
+}
+
+/**
+ * A response whose bytes were taken from `@hono/node-server`'s cache: complete, and
+ * never turned into a stream. That server writes no reason phrase, so none is kept.
+ */
+const fromCached = (response: Response, bytes: Uint8Array<ArrayBuffer>): Answer => {
+  const headers = response.headers
+  return {
+    status: response.status,
+    statusText: "",
+    headers,
+    contentType: headers.get("content-type") ?? "",
+    passThrough: () => bytes,
+    metered: (observe, finish) =>
+      fromStream(new Response(bytes, { status: response.status, headers })).metered(observe, finish),
+    bytes: () => Promise.resolve(bytes),
+    complete: () => Promise.resolve(bytes)
+  }
+}
+
+const fromResponse = (response: Response): Answer => {
+  const cached = CachedBody.bytesOf(response)
+  return cached === undefined ? fromStream(response) : fromCached(response, cached)
 }
 
 /** A Node body read whole, rejecting when the stream closes before its end. */

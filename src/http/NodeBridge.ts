@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import * as Body from "./Body.js"
 import { type Inbound, NodeBody, type Outcome, Reply, upstreamHeaders } from "./Exchange.js"
+import { UpstreamRequest } from "./UpstreamRequest.js"
 
 /** @since 0.1.0 */
 export interface ToRequestOptions {
@@ -141,12 +142,15 @@ export const inbound = (
         ? Body.readNode(req, limit)
         : Body.fromParsed(parsedBodyOf(options.parsedBody), limit),
     upstream: (body) =>
-      new Request(`${origin(req)}${options.url ?? req.url ?? "/"}`, {
-        method: (req.method ?? "POST").toUpperCase(),
-        headers: upstreamHeaders(req.rawHeaders),
-        body,
-        signal: abandoned(res)
-      }),
+      new UpstreamRequest(
+        `${origin(req)}${options.url ?? req.url ?? "/"}`,
+        {
+          method: (req.method ?? "POST").toUpperCase(),
+          headers: upstreamHeaders(req.rawHeaders),
+          signal: abandoned(res)
+        },
+        body
+      ),
     nodeUpstream: (body) => ({
       method: (req.method ?? "POST").toUpperCase(),
       url: options.url ?? req.url ?? "/",
