@@ -86,9 +86,14 @@ const parsedBodyOf = (body: unknown): string | Uint8Array<ArrayBuffer> =>
 /** An `AbortSignal` that aborts when the client goes away before the response is finished. */
 const abandoned = (res: ServerResponse): AbortSignal => {
   const controller = new AbortController()
-  res.on("close", () => {
+  // Asked for late, the client may have gone already.
+  if (res.closed) {
     if (!res.writableFinished) controller.abort()
-  })
+  } else {
+    res.on("close", () => {
+      if (!res.writableFinished) controller.abort()
+    })
+  }
   return controller.signal
 }
 
@@ -147,7 +152,7 @@ export const inbound = (
         {
           method: (req.method ?? "POST").toUpperCase(),
           headers: upstreamHeaders(req.rawHeaders),
-          signal: abandoned(res)
+          signal: () => abandoned(res)
         },
         body
       ),

@@ -25,28 +25,29 @@ const encoder = new TextEncoder()
 export interface UpstreamRequestInit {
   readonly method: string
   readonly headers: HeadersInit
-  /** Aborts when the caller goes away. */
-  readonly signal: AbortSignal
+  /** Aborts when the caller goes away; asked for only when the request's `signal` is read. */
+  readonly signal: () => AbortSignal
 }
 
 /**
  * The guarded request as a web `Request`, its body held as text.
  *
  * @example
- * const request = new UpstreamRequest("http://localhost/v1/chat/completions", { method: "POST", headers: [["content-type", "application/json"]], signal }, '{"model":"gpt-4o"}')
+ * const request = new UpstreamRequest("http://localhost/v1/chat/completions", { method: "POST", headers: [["content-type", "application/json"]], signal: () => signal }, '{"model":"gpt-4o"}')
  * const response = await fetch("https://api.openai.com/v1/chat/completions", request)
  * @since 0.1.0
  */
 export class UpstreamRequest extends Request {
   readonly #text: string
-  readonly #signal: AbortSignal
+  readonly #signalOf: () => AbortSignal
+  #signal: AbortSignal | undefined
   #used = false
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined
 
   constructor(url: string, init: UpstreamRequestInit, text: string) {
     super(url, { method: init.method, headers: init.headers })
     this.#text = text
-    this.#signal = init.signal
+    this.#signalOf = init.signal
   }
 
   /** The text, once: a second read fails as it does on any request. */
@@ -87,7 +88,7 @@ export class UpstreamRequest extends Request {
     if (this.bodyUsed) throw new TypeError("the request's body has already been read")
     return new UpstreamRequest(
       this.url,
-      { method: this.method, headers: this.headers, signal: this.#signal },
+      { method: this.method, headers: this.headers, signal: () => this.signal },
       this.#text
     )
   }
@@ -110,6 +111,6 @@ export class UpstreamRequest extends Request {
   }
 
   override get signal(): AbortSignal {
-    return this.#signal
+    return (this.#signal ??= this.#signalOf())
   }
 }

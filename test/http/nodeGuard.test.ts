@@ -181,4 +181,33 @@ describe("the guard on Node's req/res", () => {
       await upstream.close()
     }
   })
+  it("a forwarder that first reads the signal after the caller left finds it aborted", async () => {
+    let called = (): void => undefined
+    const forwardCalled = new Promise<void>((resolve) => (called = resolve))
+    let gone = (): void => undefined
+    const callerGone = new Promise<void>((resolve) => (gone = resolve))
+    const aborted: Array<boolean> = []
+    const url = await listen((req, res) => {
+      res.once("close", gone)
+      if (guard.node === undefined) throw new Error("the guard has no Node entry")
+      void guard.node(req, res, async (request) => {
+        called()
+        await callerGone
+        aborted.push(request.signal.aborted)
+        return new Response("{}", { headers: { "content-type": "application/json" } })
+      })
+    })
+    const req = httpRequest(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: headersFor(),
+      agent: false
+    })
+    req.on("error", () => undefined)
+    req.end(chat)
+    await forwardCalled
+    req.destroy()
+    await callerGone
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(aborted).toEqual([true])
+  })
 })

@@ -19,7 +19,7 @@ const make = (signal: AbortSignal = new AbortController().signal) =>
         ["content-type", "application/json"],
         ["x-trace", "t-1"]
       ],
-      signal
+      signal: () => signal
     },
     TEXT
   )
