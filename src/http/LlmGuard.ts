@@ -40,6 +40,11 @@ import * as UsageMeter from "./UsageMeter.js"
  * `Authorization` header: the virtual key never leaves the process, and the upstream's
  * own credentials are the forwarder's to add.
  *
+ * The request holds its body as the text the guard read (see `UpstreamRequest`): read
+ * it with `text()`, `json()` or `body`, or pass the request as the `init` of `fetch`.
+ * Passed as the `input` of `fetch` or `new Request`, it would carry no body (and the
+ * guard's own URL).
+ *
  * @since 0.1.0
  */
 export type Forward = (request: Request, admission: Admission) => Promise<Response>
