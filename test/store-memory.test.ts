@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, DateTime, Effect, Exit, type Layer } from "effect"
 import { MemoryStore, SpendLedger, SpendLogRepo, SqlStore, type StoreServices } from "../src/index.js"
-import { hold, makeWorld, settle } from "./conformance/fixtures.js"
+import { failure, hold, makeWorld, settle } from "./conformance/fixtures.js"
 import { runStoreConformance } from "./conformance/storeSuite.js"
 import { usd } from "./support/fixtures.js"
 
@@ -30,6 +30,28 @@ describe("memory store options", () => {
       // The counters keep everything: only the log is trimmed.
       expect((yield* Effect.flatMap(SpendLedger, (l) => l.spendOf(world.team))).total).toBe(usd(5))
     }).pipe(Effect.provide(MemoryStore.layer({ spendLogCapacity: 3 })))
+  )
+
+  it.effect(
+    "spendLogCapacity bounds the closed-hold markers too: the newest still refuse a second settle",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld()
+        const held = []
+        for (let i = 0; i < 6; i++) {
+          const one = yield* hold(world.scopes, usd(1))
+          yield* settle(world, one, usd(0.5))
+          held.push(one)
+        }
+        const [oldest] = held
+        const newest = held.at(-1)
+        if (oldest === undefined || newest === undefined) throw new Error("no holds")
+        // The newest three closures are remembered: a second settle is refused and charges nothing.
+        expect((yield* failure(settle(world, newest, usd(0.5)), "HoldClosed")).state).toBe("settled")
+        expect((yield* Effect.flatMap(SpendLedger, (l) => l.spendOf(world.team))).total).toBe(usd(3))
+        // Older ones are forgotten, as after four TTLs: settled again, the hold counts as a late settlement.
+        expect((yield* settle(world, oldest, usd(0.5))).late).toBe(true)
+      }).pipe(Effect.provide(MemoryStore.layer({ spendLogCapacity: 3 })))
   )
 })
 

@@ -1,6 +1,7 @@
 /**
  * Hold bookkeeping of the memory store: expired holds give their money back, and
- * markers of closed holds are forgotten after a few TTLs.
+ * markers of closed holds are forgotten after a few TTLs, or sooner past the store's
+ * spend-log capacity.
  *
  * @since 0.1.0
  */
@@ -35,9 +36,13 @@ export const tick = (state: MemoryState, now: number): number => {
     reclaimed++
   }
   const forgetBefore = now - CLOSED_MARKER_TTLS * state.holdTtlMillis
+  // A store that keeps only so many log rows keeps as many markers: under load, four
+  // TTLs of markers would otherwise be millions of entries held in memory.
+  let excess = state.closed.size - state.logCapacity
   for (const [holdId, marker] of state.closed) {
-    if (marker.at >= forgetBefore) break
+    if (marker.at >= forgetBefore && excess <= 0) break
     state.closed.delete(holdId)
+    excess--
   }
   return reclaimed
 }

@@ -37,7 +37,12 @@ import * as MemoryUserRepo from "./MemoryUserRepo.js"
 export interface MemoryStoreOptions {
   /** How long a hold lives before its money is reclaimed. Default 15 minutes. */
   readonly holdTtl?: Duration.DurationInput
-  /** Spend log rows kept, newest first; older ones are dropped. Default: all of them. */
+  /**
+   * Spend log rows kept, newest first; older ones are dropped. Default: all of them.
+   * The markers that refuse a second settle or release of a closed hold are kept for as
+   * many holds (and at most four hold TTLs); a hold closed longer ago than that, settled
+   * again, is charged as a late settlement.
+   */
   readonly spendLogCapacity?: number
 }
 
