@@ -21,7 +21,7 @@ import type {
 } from "../SpendLedger.js"
 import { counterOf, current, resetAt, roll, snapshot } from "./MemoryCounters.js"
 import { traced } from "../../services/internal/traced.js"
-import { tick, unhold } from "./MemoryHolds.js"
+import { markClosed, tick, unhold } from "./MemoryHolds.js"
 import { type Counter, limitsOf, type LogRow, type MemoryState } from "./MemoryState.js"
 
 /** A scope with a cap, as one step saw it. */
@@ -145,7 +145,7 @@ const settleStep = (
       bound.push({ scope, counter, window, maxBudget: limits.maxBudget.value })
     }
   }
-  state.closed.set(hold.holdId, { state: "settled", at: now })
+  markClosed(state, hold.holdId, "settled", now)
   appendLog(state, { draft: log, cost, endedAt: now })
   return { cost, late, tightest: tightest(bound) }
 }
@@ -161,7 +161,7 @@ const releaseStep = (state: MemoryState, hold: Hold, now: number): HoldClosed | 
     if (closed !== undefined) return new HoldClosed({ holdId: hold.holdId, state: closed.state })
     // Expired and reclaimed already: nothing is held any more.
   }
-  state.closed.set(hold.holdId, { state: "released", at: now })
+  markClosed(state, hold.holdId, "released", now)
   return undefined
 }
 

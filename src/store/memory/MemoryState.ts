@@ -53,6 +53,7 @@ export interface OpenHold {
 
 /** A hold that was settled or released, kept for a while so a second close is refused. @since 0.1.0 */
 export interface ClosedHold {
+  readonly holdId: HoldId
   readonly state: "settled" | "released"
   readonly at: number
 }
@@ -112,8 +113,15 @@ export interface MemoryState {
   readonly counters: Map<string, Counter>
   /** In creation order, which is expiry order since the TTL is constant. */
   readonly holds: Map<HoldId, OpenHold>
-  /** In closing order. */
+  /** By hold id. */
   readonly closed: Map<HoldId, ClosedHold>
+  /**
+   * The same markers in closing order from `closedHead`: a queue, so forgetting the
+   * oldest never walks past the ones forgotten before (a `Map` keeps holes where its
+   * deleted entries were until it is rebuilt).
+   */
+  readonly closedOrder: Array<ClosedHold>
+  closedHead: number
   readonly logs: Array<LogRow>
   readonly holdTtlMillis: number
   readonly logCapacity: number
@@ -132,6 +140,8 @@ export const make = (holdTtlMillis: number, logCapacity: number): MemoryState =>
   counters: new Map(),
   holds: new Map(),
   closed: new Map(),
+  closedOrder: [],
+  closedHead: 0,
   logs: [],
   holdTtlMillis,
   logCapacity
