@@ -12,7 +12,7 @@ import { llmGuard } from "../../src/adapters/hono.js"
 import * as CachedBody from "../../src/http/CachedBody.js"
 import * as LlmGuard from "../../src/http/LlmGuard.js"
 import { SpendLogRepo, TokenEstimator } from "../../src/index.js"
-import { makeKey } from "../support/fixtures.js"
+import { makeKey, rowsWithPromptTokens } from "../support/fixtures.js"
 import { close } from "../support/listen.js"
 import { makeServices } from "../support/runtime.js"
 
@@ -75,13 +75,7 @@ describe("the guard over @hono/node-server's responses", () => {
       body: JSON.stringify({ model: "small", messages: [{ role: "user", content: "Hi" }], stream })
     })
 
-  const rowsFor = (promptTokens: number) =>
-    runtime.runPromise(
-      Effect.map(
-        Effect.flatMap(SpendLogRepo, (repo) => repo.query({})),
-        (rows) => rows.filter((row) => row.promptTokens === promptTokens)
-      )
-    )
+  const rowsFor = (promptTokens: number) => runtime.runPromise(rowsWithPromptTokens(promptTokens))
 
   it("a JSON answer given as a string is settled from its usage and goes out unchanged, never rebuilt", async () => {
     answers.set(

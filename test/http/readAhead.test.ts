@@ -8,7 +8,7 @@ import { Effect, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as LlmGuard from "../../src/http/LlmGuard.js"
 import { SpendLogRepo, TokenEstimator } from "../../src/index.js"
-import { makeKey } from "../support/fixtures.js"
+import { makeKey, rowsWithPromptTokens } from "../support/fixtures.js"
 import { makeServices } from "../support/runtime.js"
 
 const encoder = new TextEncoder()
@@ -55,13 +55,7 @@ describe("the web guard's event streams", () => {
       body: JSON.stringify({ model: "small", messages: [{ role: "user", content: "Hi" }], stream: true })
     })
 
-  const rowFor = (promptTokens: number) =>
-    runtime.runPromise(
-      Effect.map(
-        Effect.flatMap(SpendLogRepo, (repo) => repo.query({})),
-        (rows) => rows.filter((row) => row.promptTokens === promptTokens)
-      )
-    )
+  const rowFor = (promptTokens: number) => runtime.runPromise(rowsWithPromptTokens(promptTokens))
 
   it("a body complete on arrival is settled from its usage before it goes out, whole and unchanged", async () => {
     const sent = events(101)

@@ -11,6 +11,7 @@ import {
   MembershipRepo,
   Money,
   OrganizationRepo,
+  SpendLogRepo,
   TeamRepo,
   Token,
   UserRepo
@@ -127,3 +128,10 @@ export const makeKey = (
     })
     return token
   })
+
+/** The spend log rows whose prompt tokens are `promptTokens`: a test gives each request its own count to find its row. */
+export const rowsWithPromptTokens = (promptTokens: number) =>
+  Effect.map(
+    Effect.flatMap(SpendLogRepo, (repo) => repo.query({})),
+    (rows) => rows.filter((row) => row.promptTokens === promptTokens)
+  )
