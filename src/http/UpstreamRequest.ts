@@ -52,10 +52,10 @@ export class UpstreamRequest extends Request {
 
   /** The text, once: a second read fails as it does on any request. */
   #take(): Promise<string> {
-    if (this.#used || this.#stream !== undefined)
-      return Promise.reject(new TypeError("the request's body has already been read"))
+    if (this.bodyUsed) return Promise.reject(new TypeError("the request's body has already been read"))
     this.#used = true
-    return Promise.resolve(this.#text)
+    // A `body` handed out but not read yet is the body's one reader: this read drains it.
+    return this.#stream === undefined ? Promise.resolve(this.#text) : new Response(this.#stream).text()
   }
 
   override text(): Promise<string> {

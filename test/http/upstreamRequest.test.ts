@@ -91,6 +91,15 @@ describe("UpstreamRequest", () => {
     await expect(streamed.text()).rejects.toThrow(TypeError)
   })
 
+  it("reads its text after its body was only looked at, and the stream is then used", async () => {
+    const request = make()
+    const stream = request.body
+    expect(request.bodyUsed).toBe(false)
+    expect(await request.text()).toBe(TEXT)
+    expect(request.bodyUsed).toBe(true)
+    expect(stream.locked).toBe(true)
+  })
+
   it("clones into a request with the same body, read independently", async () => {
     const request = make()
     const copy = request.clone()
