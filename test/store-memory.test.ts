@@ -1,11 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, DateTime, Effect, Exit, type Layer } from "effect"
-import { MemoryStore, SpendLedger, SpendLogRepo, SqlStore, type StoreServices } from "../src/index.js"
-import { failure, hold, makeWorld, settle } from "./conformance/fixtures.js"
+import { MemoryStore, type Money, SpendLogRepo, SqlStore, type StoreServices } from "../src/index.js"
+import { failure, hold, makeWorld, settle, spendOf, type World } from "./conformance/fixtures.js"
 import { runStoreConformance } from "./conformance/storeSuite.js"
 import { usd } from "./support/fixtures.js"
 
 runStoreConformance("memory store", () => MemoryStore.layer())
+
+/** Holds $1 on the world's scopes and settles it for `cost`, `count` times; the holds, oldest first. */
+const settledHolds = (world: World, count: number, cost: Money.Money) =>
+  Effect.forEach(Array.from({ length: count }), () =>
+    Effect.tap(hold(world.scopes, usd(1)), (held) => settle(world, held, cost))
+  )
 
 describe("memory store options", () => {
   it.effect("holdTtl sets when holds expire", () =>
@@ -19,16 +25,11 @@ describe("memory store options", () => {
   it.effect("spendLogCapacity keeps only the newest rows", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      const ids = []
-      for (let i = 0; i < 10; i++) {
-        const held = yield* hold(world.scopes, usd(1))
-        yield* settle(world, held, usd(0.5))
-        ids.push(held.holdId)
-      }
+      const ids = (yield* settledHolds(world, 10, usd(0.5))).map((held) => held.holdId)
       const rows = yield* Effect.flatMap(SpendLogRepo, (logs) => logs.query({}))
       expect(rows.map((row) => row.requestId)).toEqual(ids.slice(-3).reverse())
       // The counters keep everything: only the log is trimmed.
-      expect((yield* Effect.flatMap(SpendLedger, (l) => l.spendOf(world.team))).total).toBe(usd(5))
+      expect((yield* spendOf(world.team)).total).toBe(usd(5))
     }).pipe(Effect.provide(MemoryStore.layer({ spendLogCapacity: 3 })))
   )
 
@@ -37,18 +38,13 @@ describe("memory store options", () => {
     () =>
       Effect.gen(function* () {
         const world = yield* makeWorld()
-        const held = []
-        for (let i = 0; i < 6; i++) {
-          const one = yield* hold(world.scopes, usd(1))
-          yield* settle(world, one, usd(0.5))
-          held.push(one)
-        }
+        const held = yield* settledHolds(world, 6, usd(0.5))
         const [oldest] = held
         const newest = held.at(-1)
         if (oldest === undefined || newest === undefined) throw new Error("no holds")
         // The newest three closures are remembered: a second settle is refused and charges nothing.
         expect((yield* failure(settle(world, newest, usd(0.5)), "HoldClosed")).state).toBe("settled")
-        expect((yield* Effect.flatMap(SpendLedger, (l) => l.spendOf(world.team))).total).toBe(usd(3))
+        expect((yield* spendOf(world.team)).total).toBe(usd(3))
         // Older ones are forgotten, as after four TTLs: settled again, the hold counts as a late settlement.
         expect((yield* settle(world, oldest, usd(0.5))).late).toBe(true)
       }).pipe(Effect.provide(MemoryStore.layer({ spendLogCapacity: 3 })))
@@ -59,9 +55,9 @@ describe("memory store options", () => {
 const settleMany = (store: Layer.Layer<StoreServices, unknown>, count: number) =>
   Effect.gen(function* () {
     const world = yield* makeWorld()
-    for (let i = 0; i < count; i++) yield* settle(world, yield* hold(world.scopes, usd(1)), usd(0.001))
+    yield* settledHolds(world, count, usd(0.001))
     const rows = yield* Effect.flatMap(SpendLogRepo, (logs) => logs.query({ limit: count }))
-    const spend = yield* Effect.flatMap(SpendLedger, (l) => l.spendOf(world.team))
+    const spend = yield* spendOf(world.team)
     return { rows: rows.length, spend: spend.total }
   }).pipe(Effect.provide(store))
 

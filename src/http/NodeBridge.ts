@@ -86,14 +86,12 @@ const parsedBodyOf = (body: unknown): string | Uint8Array<ArrayBuffer> =>
 /** An `AbortSignal` that aborts when the client goes away before the response is finished. */
 const abandoned = (res: ServerResponse): AbortSignal => {
   const controller = new AbortController()
-  // Asked for late, the client may have gone already.
-  if (res.closed) {
+  const abort = () => {
     if (!res.writableFinished) controller.abort()
-  } else {
-    res.on("close", () => {
-      if (!res.writableFinished) controller.abort()
-    })
   }
+  // Asked for late, the client may have gone already.
+  if (res.closed) abort()
+  else res.on("close", abort)
   return controller.signal
 }
 
