@@ -254,7 +254,11 @@ export const fromRequest = (request: Request): Inbound => ({
   upstream: (body) =>
     new UpstreamRequest(
       request.url,
-      { method: request.method, headers: requestHeaders(request.headers), signal: () => request.signal },
+      {
+        method: request.method,
+        headers: () => requestHeaders(request.headers),
+        signal: () => request.signal
+      },
       body
     ),
   nodeUpstream: (body) => {

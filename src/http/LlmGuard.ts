@@ -42,8 +42,8 @@ import * as UsageMeter from "./UsageMeter.js"
  *
  * The request holds its body as the text the guard read (see `UpstreamRequest`): read
  * it with `text()`, `json()` or `body`, or pass the request as the `init` of `fetch`.
- * Passed as the `input` of `fetch` or `new Request`, it would carry no body (and the
- * guard's own URL).
+ * Passed as the `input` of `fetch` or `new Request` it is refused with a `TypeError`:
+ * it carries the guard's own URL, not the provider's.
  *
  * @since 0.1.0
  */

@@ -149,7 +149,7 @@ export const inbound = (
         `${origin(req)}${options.url ?? req.url ?? "/"}`,
         {
           method: (req.method ?? "POST").toUpperCase(),
-          headers: upstreamHeaders(req.rawHeaders),
+          headers: () => upstreamHeaders(req.rawHeaders),
           signal: () => abandoned(res)
         },
         body

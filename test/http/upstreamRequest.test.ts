@@ -4,6 +4,7 @@
  * carries its method, headers, body and signal; its signal is the caller's.
  */
 import { createServer, type IncomingMessage } from "node:http"
+import { inspect } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { UpstreamRequest } from "../../src/http/UpstreamRequest.js"
 import { close, listen } from "../support/listen.js"
@@ -15,7 +16,7 @@ const make = (signal: AbortSignal = new AbortController().signal) =>
     "http://guard.local/v1/chat/completions?x=1",
     {
       method: "POST",
-      headers: [
+      headers: () => [
         ["content-type", "application/json"],
         ["x-trace", "t-1"]
       ],
@@ -65,6 +66,25 @@ describe("UpstreamRequest", () => {
     expect(request.method).toBe("POST")
     expect(request.headers.get("x-trace")).toBe("t-1")
     expect(request.bodyUsed).toBe(false)
+  })
+
+  it("answers every member of the runtime's Request itself, as a request made from its parts would", () => {
+    const request = make()
+    const built = new Request(request.url, { method: "POST", headers: request.headers })
+    const members = Object.getOwnPropertyNames(Request.prototype).filter(
+      (name) => Object.getOwnPropertyDescriptor(Request.prototype, name)?.get !== undefined
+    )
+    expect(members.length).toBeGreaterThan(10)
+    for (const name of members.filter((name) => !["headers", "signal", "body"].includes(name)))
+      expect([name, Reflect.get(request, name)]).toEqual([name, Reflect.get(built, name)])
+    expect(Object.prototype.toString.call(request)).toBe("[object Request]")
+    expect(inspect(request)).toBe(
+      "UpstreamRequest { method: POST, url: http://guard.local/v1/chat/completions?x=1 }"
+    )
+  })
+
+  it("as the input of new Request, is refused rather than sent without its body", () => {
+    expect(() => new Request(make())).toThrow(TypeError)
   })
 
   it("reads its body as text, JSON, bytes, an ArrayBuffer, a Blob and a stream, byte for byte", async () => {
