@@ -5,6 +5,7 @@
  */
 import { cpus } from "node:os"
 import { run as core } from "./core.js"
+import { run as estimate } from "./estimate.js"
 import { run as http } from "./http.js"
 import { run as proxy } from "./proxy.js"
 import { run as ratelimit } from "./ratelimit.js"
@@ -13,6 +14,7 @@ import { run as storeSql } from "./store-sql.js"
 
 const sections: ReadonlyArray<{ name: string; run: () => Promise<string> }> = [
   { name: "core", run: core },
+  { name: "estimate", run: estimate },
   { name: "http", run: http },
   { name: "sql", run: storeSql },
   { name: "proxy", run: proxy },

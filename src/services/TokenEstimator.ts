@@ -10,6 +10,7 @@ import { Context, Effect, Either, Layer, Option, type ParseResult, Schema } from
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base"
 import { InvalidRequest } from "../domain/Errors.js"
 import { fromParseError } from "./internal/invalidRequest.js"
+import * as TokenCountCache from "./internal/TokenCountCache.js"
 
 /**
  * What a request asks for, as far as budgets care.
@@ -62,7 +63,10 @@ const AS_TEXT = { disallowedSpecial: new Set<string>() }
  */
 export const countText = (text: string): number => (text.length === 0 ? 0 : countTokens(text, AS_TEXT))
 
-const jsonTokens = (value: unknown): number => countText(JSON.stringify(value) ?? "")
+/** Counts the tokens of a text: {@link countText}, or the same count remembered. */
+type Count = (text: string) => number
+
+const jsonTokens = (value: unknown, count: Count): number => count(JSON.stringify(value) ?? "")
 
 /**
  * A union's failure reads as one sentence, except inside an array, where the element
@@ -144,18 +148,18 @@ type Body = typeof Body.Type
 
 const decodeBody = Schema.decodeUnknownEither(Body)
 
-const partTokens = (part: Part): number => {
+const partTokens = (part: Part, count: Count): number => {
   switch (part.type) {
     case "text":
-      return "text" in part && typeof part.text === "string" ? countText(part.text) : jsonTokens(part)
+      return "text" in part && typeof part.text === "string" ? count(part.text) : jsonTokens(part, count)
     case "refusal":
       return "refusal" in part && typeof part.refusal === "string"
-        ? countText(part.refusal)
-        : jsonTokens(part)
+        ? count(part.refusal)
+        : jsonTokens(part, count)
     case "image_url":
       return IMAGE_TOKENS
     default:
-      return jsonTokens(part)
+      return jsonTokens(part, count)
   }
 }
 
@@ -164,19 +168,20 @@ const ROLE_TOKENS: ReadonlyMap<string, number> = new Map(
   ["system", "developer", "user", "assistant", "tool", "function"].map((role) => [role, countText(role)])
 )
 
-const messageTokens = (message: ChatMessage): number => {
-  let tokens = TOKENS_PER_MESSAGE + (ROLE_TOKENS.get(message.role) ?? countText(message.role))
+const messageTokens = (message: ChatMessage, count: Count): number => {
+  let tokens = TOKENS_PER_MESSAGE + (ROLE_TOKENS.get(message.role) ?? count(message.role))
   const content = message.content
-  if (typeof content === "string") tokens += countText(content)
-  else if (content !== null && content !== undefined) for (const part of content) tokens += partTokens(part)
-  if (typeof message.name === "string") tokens += TOKENS_PER_NAME + countText(message.name)
+  if (typeof content === "string") tokens += count(content)
+  else if (content !== null && content !== undefined)
+    for (const part of content) tokens += partTokens(part, count)
+  if (typeof message.name === "string") tokens += TOKENS_PER_NAME + count(message.name)
   if (message.tool_calls !== null && message.tool_calls !== undefined) {
-    tokens += jsonTokens(message.tool_calls)
+    tokens += jsonTokens(message.tool_calls, count)
   }
   if (message.function_call !== null && message.function_call !== undefined) {
-    tokens += jsonTokens(message.function_call)
+    tokens += jsonTokens(message.function_call, count)
   }
-  if (typeof message.tool_call_id === "string") tokens += countText(message.tool_call_id)
+  if (typeof message.tool_call_id === "string") tokens += count(message.tool_call_id)
   return tokens
 }
 
@@ -186,43 +191,44 @@ const messageTokens = (message: ChatMessage): number => {
  *
  * @since 0.1.0
  */
-export const countChat = (messages: ReadonlyArray<ChatMessage>): number => {
+export const countChat = (messages: ReadonlyArray<ChatMessage>, count: Count = countText): number => {
   let tokens = REPLY_PRIMING_TOKENS
-  for (const message of messages) tokens += messageTokens(message)
+  for (const message of messages) tokens += messageTokens(message, count)
   return tokens
 }
 
 const textsTokens = (
-  value: string | ReadonlyArray<string> | ReadonlyArray<number> | ReadonlyArray<ReadonlyArray<number>>
+  value: string | ReadonlyArray<string> | ReadonlyArray<number> | ReadonlyArray<ReadonlyArray<number>>,
+  count: Count
 ) => {
-  if (typeof value === "string") return countText(value)
+  if (typeof value === "string") return count(value)
   let tokens = 0
   for (const item of value) {
-    if (typeof item === "string") tokens += countText(item)
+    if (typeof item === "string") tokens += count(item)
     else if (typeof item === "number") tokens += 1
     else tokens += item.length
   }
   return tokens
 }
 
-const promptTokens = (kind: "messages" | "prompt" | "input", body: Body): number => {
+const promptTokens = (kind: "messages" | "prompt" | "input", body: Body, count: Count): number => {
   switch (kind) {
     case "messages":
       return (
-        countChat(body.messages ?? []) +
-        (body.tools === null || body.tools === undefined ? 0 : jsonTokens(body.tools)) +
-        (body.functions === null || body.functions === undefined ? 0 : jsonTokens(body.functions))
+        countChat(body.messages ?? [], count) +
+        (body.tools === null || body.tools === undefined ? 0 : jsonTokens(body.tools, count)) +
+        (body.functions === null || body.functions === undefined ? 0 : jsonTokens(body.functions, count))
       )
     case "prompt":
-      return textsTokens(body.prompt ?? "")
+      return textsTokens(body.prompt ?? "", count)
     case "input":
-      return textsTokens(body.input ?? "")
+      return textsTokens(body.input ?? "", count)
   }
 }
 
 const kinds = ["messages", "prompt", "input"] as const
 
-const build = (body: Body): Either.Either<Estimate, InvalidRequest> => {
+const build = (body: Body, count: Count): Either.Either<Estimate, InvalidRequest> => {
   const present = kinds.filter((kind) => body[kind] !== undefined)
   const [kind] = present
   if (kind === undefined || present.length > 1) {
@@ -240,7 +246,7 @@ const build = (body: Body): Either.Either<Estimate, InvalidRequest> => {
   const cap = body.max_completion_tokens ?? body.max_tokens
   return Either.right({
     model: body.model,
-    promptTokens: promptTokens(kind, body),
+    promptTokens: promptTokens(kind, body, count),
     maxOutputTokens:
       kind === "input"
         ? Option.some(0)
@@ -256,17 +262,20 @@ const build = (body: Body): Either.Either<Estimate, InvalidRequest> => {
 /**
  * Decodes an OpenAI chat, completions or embeddings request body and estimates its
  * tokens. A malformed body is an `InvalidRequest` naming the field, e.g.
- * `messages.0.content`.
+ * `messages.0.content`. `count` counts one text ({@link countText} by default).
  *
  * @example
  * estimateBody({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }], max_tokens: 50 })
  * // Either.right({ model: "gpt-4o-mini", promptTokens: 8, maxOutputTokens: Option.some(50), ... })
  * @since 0.1.0
  */
-export const estimateBody = (body: unknown): Either.Either<Estimate, InvalidRequest> =>
+export const estimateBody = (
+  body: unknown,
+  count: (text: string) => number = countText
+): Either.Either<Estimate, InvalidRequest> =>
   Either.flatMap(
     Either.mapLeft(decodeBody(body), (error) => fromParseError(error)),
-    build
+    (decoded) => build(decoded, count)
   )
 
 /** @since 0.1.0 */
@@ -280,13 +289,38 @@ export class TokenEstimator extends Context.Tag("teambudget/TokenEstimator")<
   TokenEstimatorShape
 >() {}
 
+/** @since 0.1.0 */
+export interface TokenEstimatorOptions {
+  /**
+   * How many counts of long texts (512 characters or more) to remember, by a digest of
+   * the text, never the text itself. A chat resends its history with every turn and
+   * tools and system prompts repeat, so a remembered count spares counting them again;
+   * the estimate is the same either way. Default 4,096; 0 counts every text every time.
+   */
+  readonly cachedCounts?: number
+}
+
+/** @since 0.1.0 */
+export const DEFAULT_CACHED_COUNTS = 4096
+
 /**
- * The estimator. It needs no configuration: the encoding is bundled.
+ * The estimator with options. It needs no configuration: the encoding is bundled.
+ *
+ * @example
+ * const estimator = TokenEstimator.layerWith({ cachedCounts: 0 })
+ * @since 0.1.0
+ */
+export const layerWith = (options: TokenEstimatorOptions = {}): Layer.Layer<TokenEstimator> =>
+  Layer.sync(TokenEstimator, () => {
+    const { count } = TokenCountCache.make(countText, options.cachedCounts ?? DEFAULT_CACHED_COUNTS)
+    return { estimate: (body) => Effect.suspend(() => estimateBody(body, count)) }
+  })
+
+/**
+ * The estimator, remembering the counts of {@link DEFAULT_CACHED_COUNTS} long texts.
  *
  * @example
  * const estimate = yield* TokenEstimator.pipe(Effect.flatMap((t) => t.estimate(body)))
  * @since 0.1.0
  */
-export const layer: Layer.Layer<TokenEstimator> = Layer.succeed(TokenEstimator, {
-  estimate: (body) => Effect.suspend(() => estimateBody(body))
-})
+export const layer: Layer.Layer<TokenEstimator> = layerWith()
