@@ -17,13 +17,14 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Readable } from "node:stream"
-import { Cause, Effect, Either, Layer, ManagedRuntime, Option, Runtime } from "effect"
+import { Cause, Effect, Either, Layer, ManagedRuntime, Option, Predicate, Runtime } from "effect"
 import { AuthenticationFailed, type TeamBudgetError, UpstreamFailed } from "../domain/Errors.js"
 import type { SpendStatus } from "../domain/SpendLog.js"
 import { type Admission, BudgetPolicy } from "../services/BudgetPolicy.js"
 import { Pricing, type Usage } from "../services/Pricing.js"
 import { type Estimate, TokenEstimator } from "../services/TokenEstimator.js"
 import type { Settlement } from "../store/SpendLedger.js"
+import { askForUsage } from "./AskForUsage.js"
 import * as Bearer from "./Bearer.js"
 import * as Body from "./Body.js"
 import * as CachedBody from "./CachedBody.js"
@@ -120,15 +121,9 @@ const notAhead = (): Promise<undefined> => Promise.resolve(undefined)
 // Stateless between calls (no `stream` option): one decoder serves every response.
 const utf8 = new TextDecoder()
 
-const isRecord = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-/** The body the upstream gets: the client's bytes, or, for a stream, the same request asking for usage. */
-const upstreamBody = (text: string, body: unknown, estimate: Estimate): string => {
-  if (!estimate.stream || !isRecord(body)) return text
-  const options = isRecord(body.stream_options) ? body.stream_options : {}
-  return JSON.stringify({ ...body, stream_options: { ...options, include_usage: true } })
-}
+/** The body the upstream gets: the client's bytes, for a stream asking for usage. */
+const upstreamBody = (text: string, body: unknown, estimate: Estimate): string =>
+  estimate.stream && Predicate.isRecord(body) ? askForUsage(text, body) : text
 
 /** The output tokens to hold: the request's cap, else the model's cap for every choice asked for. */
 const outputCap = (pricing: Pricing["Type"], estimate: Estimate): Effect.Effect<number | undefined> =>

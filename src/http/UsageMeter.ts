@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Option } from "effect"
+import { Option, Predicate } from "effect"
 import type { Usage } from "../services/Pricing.js"
 import { countText } from "../services/TokenEstimator.js"
 
@@ -21,9 +21,6 @@ export interface UsageMeter {
   readonly deliveredTokens: () => number
 }
 
-const isRecord = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
 const count = (u: unknown): number | undefined =>
   typeof u === "number" && Number.isSafeInteger(u) && u >= 0 ? u : undefined
 
@@ -34,13 +31,13 @@ const count = (u: unknown): number | undefined =>
  * @since 0.1.0
  */
 export const parseUsage = (u: unknown): Option.Option<Usage> => {
-  if (!isRecord(u)) return Option.none()
+  if (!Predicate.isRecord(u)) return Option.none()
   const promptTokens = count(u.prompt_tokens)
   if (promptTokens === undefined) return Option.none()
   const completionTokens = u.completion_tokens === undefined ? 0 : count(u.completion_tokens)
   if (completionTokens === undefined) return Option.none()
   const details = u.prompt_tokens_details
-  const cached = isRecord(details) ? count(details.cached_tokens) : undefined
+  const cached = Predicate.isRecord(details) ? count(details.cached_tokens) : undefined
   return Option.some(
     cached === undefined || cached === 0 || cached > promptTokens
       ? { promptTokens, completionTokens }
@@ -90,7 +87,7 @@ export const make = (): UsageMeter => {
   const addToolCalls = (calls: unknown) => {
     if (!Array.isArray(calls)) return
     for (const call of calls) {
-      if (!isRecord(call) || !isRecord(call.function)) continue
+      if (!Predicate.isRecord(call) || !Predicate.isRecord(call.function)) continue
       addText(call.function.name)
       addText(call.function.arguments)
     }
@@ -99,15 +96,15 @@ export const make = (): UsageMeter => {
   const addChoices = (choices: unknown, part: "delta" | "message") => {
     if (!Array.isArray(choices)) return
     for (const choice of choices) {
-      if (!isRecord(choice)) continue
+      if (!Predicate.isRecord(choice)) continue
       addText(choice.text)
       const content = choice[part]
-      if (!isRecord(content)) continue
+      if (!Predicate.isRecord(content)) continue
       addText(content.content)
       addText(content.refusal)
       addText(content.reasoning_content)
       addToolCalls(content.tool_calls)
-      if (isRecord(content.function_call)) addText(content.function_call.arguments)
+      if (Predicate.isRecord(content.function_call)) addText(content.function_call.arguments)
     }
   }
 
@@ -123,7 +120,7 @@ export const make = (): UsageMeter => {
     const result = parse(text)
     if (result === undefined) return false
     const parsed = result.parsed
-    if (!isRecord(parsed)) return true
+    if (!Predicate.isRecord(parsed)) return true
     const reported = parseUsage(parsed.usage)
     if (Option.isSome(reported)) usage = reported
     addChoices(parsed.choices, part)
@@ -154,7 +151,7 @@ export const make = (): UsageMeter => {
       // The last event with a valid usage wins: read from the end, and stop there.
       for (let i = unread.length - 1; i >= 0; i--) {
         const result = parse(unread[i] ?? "")
-        if (result === undefined || !isRecord(result.parsed)) continue
+        if (result === undefined || !Predicate.isRecord(result.parsed)) continue
         const reported = parseUsage(result.parsed.usage)
         if (Option.isSome(reported)) return reported
       }

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { readFile } from "node:fs/promises"
-import { Effect, Either, Option, Schema } from "effect"
+import { Effect, Either, Option, Predicate, Schema } from "effect"
 import { InvalidRequest } from "../../domain/Errors.js"
 import type { ModelPrice } from "../Pricing.js"
 import { FemtoFromUsdPerToken } from "./femto.js"
@@ -60,9 +60,6 @@ const toModelPrice = (model: string, entry: Entry): ModelPrice | undefined => {
   }
 }
 
-const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 /**
  * Reads the parsed JSON of a LiteLLM price file. Fails only when the whole value is
  * not an object of entries.
@@ -73,7 +70,7 @@ const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
  */
 export const fromLiteLLMJson = (json: unknown): Effect.Effect<LiteLLMPrices, InvalidRequest> =>
   Effect.suspend(() => {
-    if (!isRecord(json)) {
+    if (!Predicate.isRecord(json)) {
       return Effect.fail(
         new InvalidRequest({
           path: "",
