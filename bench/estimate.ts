@@ -4,7 +4,8 @@
  * long texts (the estimator's default). Each request adds one new user message, never
  * seen before, to a history of `turns` messages of about 2,000 characters and two tool
  * definitions; texts come from this repository's README, at a different place per
- * message.
+ * message. Everything is counted on this thread (`workerCountFrom: 0`): the figures are
+ * the CPU an estimate costs.
  */
 import { readFileSync } from "node:fs"
 import { Effect } from "effect"
@@ -33,7 +34,7 @@ const tools = [1, 2].map((n) => ({
 }))
 
 const estimatorWith = (cachedCounts: number) =>
-  Effect.runSync(Effect.provide(TokenEstimator.TokenEstimator, TokenEstimator.layerWith({ cachedCounts })))
+  Effect.runSync(Effect.provide(TokenEstimator.TokenEstimator, TokenEstimator.layerWith({ cachedCounts, workerCountFrom: 0 })))
 
 /** Microseconds per estimate of each of `REQUESTS` requests: the history, then a new message. */
 const timings = (cachedCounts: number, turns: number): ReadonlyArray<number> => {

@@ -17,6 +17,10 @@ export const MIN_CACHED_LENGTH = 512
 export interface TokenCountCache {
   /** The tokens of `text`, counted once per distinct long text while it stays remembered. */
   readonly count: (text: string) => number
+  /** The remembered count of `text`, if any (short texts never are). */
+  readonly recall: (text: string) => number | undefined
+  /** Remembers a count made elsewhere (short texts are not remembered). */
+  readonly remember: (text: string, tokens: number) => void
   /** How many counts are remembered. */
   readonly size: () => number
 }
@@ -34,23 +38,36 @@ export interface TokenCountCache {
 export const make = (count: (text: string) => number, capacity: number): TokenCountCache => {
   // A Map iterates in insertion order: re-inserting on every hit keeps the oldest first.
   const counts = new Map<string, number>()
+  const cached = (text: string) => text.length >= MIN_CACHED_LENGTH && capacity >= 1
+  const digestOf = (text: string) => createHash("sha256").update(text).digest("base64")
+  const lookup = (digest: string) => {
+    const known = counts.get(digest)
+    if (known !== undefined) {
+      counts.delete(digest)
+      counts.set(digest, known)
+    }
+    return known
+  }
+  const store = (digest: string, tokens: number) => {
+    if (counts.size >= capacity) {
+      const oldest = counts.keys().next()
+      if (oldest.done !== true) counts.delete(oldest.value)
+    }
+    counts.set(digest, tokens)
+  }
   return {
     count: (text) => {
-      if (text.length < MIN_CACHED_LENGTH || capacity < 1) return count(text)
-      const digest = createHash("sha256").update(text).digest("base64")
-      const known = counts.get(digest)
-      if (known !== undefined) {
-        counts.delete(digest)
-        counts.set(digest, known)
-        return known
-      }
+      if (!cached(text)) return count(text)
+      const digest = digestOf(text)
+      const known = lookup(digest)
+      if (known !== undefined) return known
       const tokens = count(text)
-      if (counts.size >= capacity) {
-        const oldest = counts.keys().next()
-        if (oldest.done !== true) counts.delete(oldest.value)
-      }
-      counts.set(digest, tokens)
+      store(digest, tokens)
       return tokens
+    },
+    recall: (text) => (cached(text) ? lookup(digestOf(text)) : undefined),
+    remember: (text, tokens) => {
+      if (cached(text)) store(digestOf(text), tokens)
     },
     size: () => counts.size
   }
