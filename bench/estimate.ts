@@ -34,7 +34,12 @@ const tools = [1, 2].map((n) => ({
 }))
 
 const estimatorWith = (cachedCounts: number) =>
-  Effect.runSync(Effect.provide(TokenEstimator.TokenEstimator, TokenEstimator.layerWith({ cachedCounts, workerCountFrom: 0 })))
+  Effect.runSync(
+    Effect.provide(
+      TokenEstimator.TokenEstimator,
+      TokenEstimator.layerWith({ cachedCounts, workerCountFrom: 0 })
+    )
+  )
 
 /** Microseconds per estimate of each of `REQUESTS` requests: the history, then a new message. */
 const timings = (cachedCounts: number, turns: number): ReadonlyArray<number> => {
