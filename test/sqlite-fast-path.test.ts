@@ -13,7 +13,7 @@ import { SqlClient } from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Deferred, Effect, Exit, Fiber, Layer, Metric } from "effect"
-import { Money, type Scope, SqlStore, type StoreServices, TeamRepo } from "../src/index.js"
+import { Money, RateLimitStore, type Scope, SqlStore, type StoreServices, TeamRepo } from "../src/index.js"
 import { groupCommitSteps } from "../src/store/sql/SqlLedger.js"
 import { endUserId, failure, hold, makeWorld, settle, spendOf } from "./conformance/fixtures.js"
 import { limits, teamId, usd } from "./support/fixtures.js"
@@ -229,6 +229,61 @@ describe("SQLite synchronous ledger steps", () => {
         expect(team).toEqual({ total: usd(0.75 * endUsers.length), held: 0n })
       })
     )
+  )
+
+  it.scoped(
+    "rate-limit steps between ledger steps keep them exact, and a client write after them still binds",
+    () =>
+      withStore(() =>
+        Effect.gen(function* () {
+          const world = yield* makeWorld({ team: limits({ maxBudget: 1_000 }) })
+          const limiter = yield* RateLimitStore
+          const rules = [
+            { bucket: "team:eng:requests", kind: "requests" as const, limit: 1_000_000 },
+            { bucket: "team:eng:parallel", kind: "parallel" as const, limit: 1_000 }
+          ]
+          const now = Date.now()
+          // 300 requests in flight: each acquires its rate limits, holds, settles and completes.
+          yield* Effect.forEach(
+            Array.from({ length: 300 }, (_, i) => i),
+            (i) =>
+              Effect.gen(function* () {
+                const ticketId = `ticket-${i}`
+                const decision = yield* limiter.acquire({
+                  ticketId,
+                  rules,
+                  tokens: 0,
+                  now,
+                  leaseMillis: 60_000
+                })
+                expect(decision._tag).toBe("Admitted")
+                const placed = yield* hold(world.scopes, usd(2))
+                yield* settle(world, placed, usd(1))
+                yield* limiter.complete({ ticketId, rules, tokensDelta: 0, refundRequest: false, now })
+              }),
+            { concurrency: "unbounded" }
+          )
+          expect((yield* spendOf(world.team)).total).toBe(usd(300))
+          // Every lease was given back: the parallel rule takes its whole limit again.
+          const all = yield* limiter.acquire({
+            ticketId: "all",
+            rules: [{ bucket: "team:eng:parallel", kind: "parallel", limit: 1 }],
+            tokens: 0,
+            now,
+            leaseMillis: 60_000
+          })
+          expect(all._tag).toBe("Admitted")
+          // One row written through the client right after one rate-limit step is still seen:
+          // the rows the rate limits changed are told apart from it exactly.
+          yield* settle(world, yield* hold(world.scopes, usd(0.25)), usd(0.25))
+          yield* limiter.acquire({ ticketId: "late", rules, tokens: 0, now, leaseMillis: 60_000 })
+          const sql = yield* SqlClient
+          yield* sql`UPDATE tb_counters SET max_budget = ${usd(300.5)} WHERE scope_key = ${"team:eng"}`
+          const refused = yield* Effect.exit(hold(world.scopes, usd(1)))
+          expect(Exit.isFailure(refused)).toBe(true)
+          expect((yield* hold(world.scopes, usd(0.25))).amount).toBe(usd(0.25))
+        })
+      )
   )
 
   it.scoped("synchronous: full syncs every commit; the default is NORMAL", () =>

@@ -15,7 +15,8 @@
  * @since 0.1.0
  */
 import { TransactionConnection } from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
+import type Database from "better-sqlite3"
 import { Effect, Either, Option, Schema } from "effect"
 import { StoreUnavailable } from "../../domain/Errors.js"
 import * as MemoryRateLimits from "../memory/MemoryRateLimits.js"
@@ -28,6 +29,7 @@ import type {
 } from "../RateLimitStore.js"
 import * as Dialect from "./Dialect.js"
 import { guard, retryConflicts } from "./SqlErrors.js"
+import * as SqliteRateLimits from "./SqliteRateLimits.js"
 import type { RepoContext, Row } from "./SqlSupport.js"
 
 const asNumber = (value: unknown): number =>
@@ -90,10 +92,20 @@ const columns = (rules: ReadonlyArray<RateRule>) => ({
  */
 const ownTransaction = Effect.map(Effect.serviceOption(TransactionConnection), Option.isNone)
 
-/** @since 0.1.0 */
-export const make = (context: RepoContext): RateLimitStoreShape => {
+/**
+ * The store over the repositories' client; on the embedded store, `sqlite` runs each
+ * step synchronously on its connection (`SqliteRateLimits.ts`) unless the client has a
+ * transaction open on it, which the step then joins.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  context: RepoContext,
+  sqlite: Option.Option<Database.Database> = Option.none()
+): RateLimitStoreShape => {
   const { sql } = context
   const onPg = Dialect.hasFastPath(sql)
+  const embedded = Option.map(sqlite, (db) => ({ db, steps: SqliteRateLimits.make(db) }))
   const acquireGuard = guard("rate limits: acquire", context.timeout)
   const completeGuard = guard("rate limits: complete", context.timeout)
 
@@ -217,14 +229,44 @@ export const make = (context: RepoContext): RateLimitStoreShape => {
     )
   }
 
+  /** The synchronous step on the embedded connection, when no transaction of the client is open on it. */
+  const synchronous = <A>(
+    run: (steps: SqliteRateLimits.SqliteRateLimits) => A,
+    otherwise: Effect.Effect<A, SqlError | StoreUnavailable>
+  ): Effect.Effect<A, SqlError | StoreUnavailable> =>
+    Option.match(embedded, {
+      onNone: () => otherwise,
+      onSome: ({ db, steps }) =>
+        Effect.suspend(() =>
+          db.inTransaction
+            ? otherwise
+            : Effect.try({
+                try: () => run(steps),
+                catch: (cause) => new SqlError({ cause, message: "Failed to run a rate-limit step" })
+              })
+        )
+    })
+
   return {
     acquire: (request) =>
       request.rules.length === 0
         ? Effect.succeed({ _tag: "Admitted", remaining: [] })
-        : acquireGuard(retryConflicts(onPg ? pgAcquire(request) : portableAcquire(request))),
+        : acquireGuard(
+            retryConflicts(
+              onPg
+                ? pgAcquire(request)
+                : synchronous((steps) => steps.acquire(request), portableAcquire(request))
+            )
+          ),
     complete: (request) =>
       request.rules.length === 0
         ? Effect.void
-        : completeGuard(retryConflicts(onPg ? pgComplete(request) : portableComplete(request)))
+        : completeGuard(
+            retryConflicts(
+              onPg
+                ? pgComplete(request)
+                : synchronous((steps) => steps.complete(request), portableComplete(request))
+            )
+          )
   }
 }

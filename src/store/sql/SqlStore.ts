@@ -132,6 +132,7 @@ export const layer = (
       }
       if (options.migrate ?? true) yield* Effect.provideService(Migrations.migrate, SqlClient, sql)
       const context: RepoContext = { sql, timeout, holdTtlMillis }
+      const sqlite = yield* Effect.serviceOption(SqliteConnection.SqliteDatabase)
       const ledger = yield* Effect.provideService(
         SqlLedger.make({ holdTtlMillis, timeout, groupCommit: options.groupCommit ?? true }),
         SqlClient,
@@ -166,7 +167,7 @@ export const layer = (
         Context.add(BudgetRepo, SqlBudgetRepo.make(context)),
         Context.add(SpendLogRepo, SqlSpendLogRepo.make(context)),
         Context.add(SpendLedger, ledger),
-        Context.add(RateLimitStore, SqlRateLimits.make(context)),
+        Context.add(RateLimitStore, SqlRateLimits.make(context, sqlite)),
         Context.add(StoreTransaction, SqlTransaction.make(sql, timeout)),
         Context.add(EventClaims, SqlEventClaims.make(context))
       )

@@ -27,6 +27,7 @@ import * as Money from "../../domain/Money.js"
 import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedger.js"
 import * as Counters from "./Counters.js"
 import * as Holds from "./Holds.js"
+import { unrelatedChanges } from "./SqliteConnection.js"
 import * as SpendLogRows from "./SpendLogRows.js"
 // The same contract as the one-statement PostgreSQL hold: held, refused, or handed back with what to put right.
 import { type HoldOutcome, opened } from "./PgFastPath.js"
@@ -150,8 +151,16 @@ export const make = (
   let earliest: number | undefined
   let markChanges = -1
   let markVersion = -1
-  const readMark = () =>
-    statement("SELECT total_changes() AS n, data_version AS v FROM pragma_data_version", false).get()
+  const unrelated = unrelatedChanges(db)
+  // Rows the rate limits changed on this connection leave the ledger's tables as they were.
+  const readMark = () => {
+    const mark = statement(
+      "SELECT total_changes() AS n, data_version AS v FROM pragma_data_version",
+      false
+    ).get()
+    const changes = mark?.["n"]
+    return { n: typeof changes === "number" ? changes - unrelated.count : undefined, v: mark?.["v"] }
+  }
   const forget = () => {
     cache.clear()
     dirty.clear()
@@ -161,16 +170,14 @@ export const make = (
   }
   const validate = () => {
     const mark = readMark()
-    const stale = markChanges === -1 || mark?.["n"] !== markChanges || mark?.["v"] !== markVersion
+    const stale = markChanges === -1 || mark.n !== markChanges || mark.v !== markVersion
     // Many scopes and holds come and go (keys, end users): start again rather than grow without bound.
     if (stale || cache.size > MAX_CACHED || placed.size > MAX_CACHED) forget()
   }
   const seal = () => {
     const mark = readMark()
-    const changes = mark?.["n"]
-    const version = mark?.["v"]
-    markChanges = typeof changes === "number" ? changes : -1
-    markVersion = typeof version === "number" ? version : -1
+    markChanges = mark.n ?? -1
+    markVersion = typeof mark.v === "number" ? mark.v : -1
   }
 
   /**

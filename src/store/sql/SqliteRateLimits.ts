@@ -1,0 +1,150 @@
+/**
+ * The rate-limit steps of the embedded SQLite store, run synchronously by
+ * better-sqlite3 on the store's own connection, as the ledger's steps are
+ * (`SqliteFastPath.ts`): one `BEGIN IMMEDIATE` transaction per step that makes missing
+ * buckets, reads their TATs and live leases, lets the memory store's decision
+ * (`RateArithmetic.ts` through `MemoryRateLimits.ts`) run on those rows, and writes what
+ * changed. Nothing can run between the statements of a synchronous transaction, and
+ * another process on the same file waits for the write lock before anything is read.
+ *
+ * The rows these steps change are counted apart (`SqliteConnection.unrelatedChanges`),
+ * so the ledger's cache of counters, which is dropped when anything else writes on the
+ * connection, is not dropped for them.
+ *
+ * @since 0.1.0
+ */
+import type Database from "better-sqlite3"
+import * as MemoryRateLimits from "../memory/MemoryRateLimits.js"
+import type { RateAcquire, RateComplete, RateDecision, RateRule } from "../RateLimitStore.js"
+import { unrelatedChanges } from "./SqliteConnection.js"
+
+/** @since 0.1.0 */
+export interface SqliteRateLimits {
+  /** Decides and records an acquire; throws what SQLite throws (nothing is then written). */
+  readonly acquire: (request: RateAcquire) => RateDecision
+  /** Records a completion; throws what SQLite throws (nothing is then written). */
+  readonly complete: (request: RateComplete) => void
+}
+
+const asNumber = (value: unknown): number =>
+  typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : Number(String(value))
+
+const marks = (count: number) => Array.from({ length: count }, () => "?").join(", ")
+
+const distinct = (rules: ReadonlyArray<RateRule>, parallel: boolean) => [
+  ...new Set(rules.filter((rule) => (rule.kind === "parallel") === parallel).map((rule) => rule.bucket))
+]
+
+/**
+ * The steps over `db`, the connection the store's `SqlClient` also uses.
+ *
+ * @example
+ * const limits = SqliteRateLimits.make(db)
+ * const decision = limits.acquire(request)
+ * @since 0.1.0
+ */
+export const make = (db: Database.Database): SqliteRateLimits => {
+  const prepared = new Map<string, Database.Statement>()
+  const statement = (source: string): Database.Statement => {
+    let found = prepared.get(source)
+    if (found === undefined) {
+      found = db.prepare(source)
+      prepared.set(source, found)
+    }
+    return found
+  }
+  const changes = unrelatedChanges(db)
+  const totalChangesQuery = db.prepare("SELECT total_changes() AS n")
+  const totalChanges = () => asNumber(totalChangesQuery.get()?.["n"])
+
+  /** Every bucket of `rules`, made when missing, with its TAT. */
+  const tats = (rules: ReadonlyArray<RateRule>, now: number): Map<string, number> => {
+    const buckets = [...new Set(rules.map((rule) => rule.bucket))]
+    statement(
+      `INSERT INTO tb_rate_buckets (bucket, tat) VALUES ${buckets.map(() => "(?, ?)").join(", ")}
+        ON CONFLICT (bucket) DO NOTHING`
+    ).run(buckets.flatMap((bucket) => [bucket, now]))
+    const rows = statement(
+      `SELECT bucket, tat FROM tb_rate_buckets WHERE bucket IN (${marks(buckets.length)})`
+    ).all(buckets)
+    const found = new Map<string, number>()
+    for (const row of rows) found.set(String(row["bucket"]), asNumber(row["tat"]))
+    return found
+  }
+
+  /** The live leases of `buckets`, by bucket and ticket; expired ones are deleted first. */
+  const leases = (buckets: ReadonlyArray<string>, now: number) => {
+    const live = new Map<string, Map<string, number>>()
+    if (buckets.length === 0) return live
+    statement(
+      `DELETE FROM tb_rate_leases WHERE bucket IN (${marks(buckets.length)}) AND expires_at <= ?`
+    ).run(...buckets, now)
+    const rows = statement(
+      `SELECT bucket, ticket_id, expires_at FROM tb_rate_leases WHERE bucket IN (${marks(buckets.length)})`
+    ).all(buckets)
+    for (const row of rows) {
+      const bucket = String(row["bucket"])
+      const held = live.get(bucket) ?? new Map<string, number>()
+      held.set(String(row["ticket_id"]), asNumber(row["expires_at"]))
+      live.set(bucket, held)
+    }
+    return live
+  }
+
+  /** The TATs the decision changed (a bucket the memory state forgot is full: its TAT is now). */
+  const writeTats = (
+    rules: ReadonlyArray<RateRule>,
+    stored: ReadonlyMap<string, number>,
+    state: MemoryRateLimits.MemoryRateState,
+    now: number
+  ) => {
+    const update = statement("UPDATE tb_rate_buckets SET tat = ? WHERE bucket = ?")
+    for (const bucket of distinct(rules, false)) {
+      const tat = state.tats.get(bucket) ?? now
+      if (tat !== stored.get(bucket)) update.run(tat, bucket)
+    }
+  }
+
+  const acquireStep = db.transaction((request: RateAcquire): RateDecision => {
+    const leased = distinct(request.rules, true)
+    const stored = tats(request.rules, request.now)
+    const state = { tats: new Map(stored), leases: leases(leased, request.now) }
+    const decision = MemoryRateLimits.acquire(state, request)
+    if (decision._tag === "Admitted") {
+      writeTats(request.rules, stored, state, request.now)
+      const lease = statement(
+        `INSERT INTO tb_rate_leases (bucket, ticket_id, expires_at) VALUES (?, ?, ?)
+          ON CONFLICT (bucket, ticket_id) DO UPDATE SET expires_at = excluded.expires_at`
+      )
+      for (const bucket of leased) lease.run(bucket, request.ticketId, request.now + request.leaseMillis)
+    }
+    return decision
+  }).immediate
+
+  const completeStep = db.transaction((request: RateComplete): void => {
+    const stored = tats(request.rules, request.now)
+    const state = { tats: new Map(stored), leases: new Map<string, Map<string, number>>() }
+    MemoryRateLimits.complete(state, request)
+    writeTats(request.rules, stored, state, request.now)
+    const leased = distinct(request.rules, true)
+    if (leased.length > 0)
+      statement(
+        `DELETE FROM tb_rate_leases WHERE bucket IN (${marks(leased.length)}) AND (ticket_id = ? OR expires_at <= ?)`
+      ).run(...leased, request.ticketId, request.now)
+  }).immediate
+
+  /** Runs `step`, counting the rows it changed as unrelated to the ledger, even when it fails. */
+  const counted = <A>(step: () => A): A => {
+    const before = totalChanges()
+    try {
+      return step()
+    } finally {
+      changes.count += totalChanges() - before
+    }
+  }
+
+  return {
+    acquire: (request) => counted(() => acquireStep(request)),
+    complete: (request) => counted(() => completeStep(request))
+  }
+}
