@@ -401,7 +401,6 @@ export const serve = (
     const policy = yield* BudgetPolicy
     const estimator = yield* TokenEstimator
     const pricing = yield* Pricing
-    const runtime = yield* Effect.runtime<never>()
 
     const token = Bearer.fromHeader(inbound.authorization)
     if (Option.isNone(token)) return yield* new AuthenticationFailed({ reason: "missing" })
@@ -499,6 +498,8 @@ export const serve = (
         yield* settle("success")
         return new Exchange.Reply(answer.status, answer.statusText, answer.headers, streamHeaders(), whole)
       }
+      // The stream settles after this fiber has returned, with its services.
+      const runtime = yield* Effect.runtime<never>()
       const stream = answer.metered(parser.push, (outcome): Promise<void> => {
         if (outcome === "complete") parser.end()
         return Runtime.runPromise(
