@@ -46,14 +46,18 @@ describe("TokenCountCache", () => {
     expect(cache.size()).toBe(1)
   })
 
-  it("counts a short text every time, and remembers nothing for it", () => {
-    const inner = recording()
-    const cache = TokenCountCache.make(inner.count, 8)
-    const text = "x".repeat(LONG - 1)
-    cache.count(text)
-    cache.count(text)
-    expect(inner.asked).toEqual([text, text])
-    expect(cache.size()).toBe(0)
+  it("counts every time and remembers nothing for a short text, or for any text at capacity 0", () => {
+    for (const [text, capacity] of [
+      ["x".repeat(LONG - 1), 8],
+      [long("never remembered"), 0]
+    ] as const) {
+      const inner = recording()
+      const cache = TokenCountCache.make(inner.count, capacity)
+      cache.count(text)
+      cache.count(text)
+      expect(inner.asked).toEqual([text, text])
+      expect(cache.size()).toBe(0)
+    }
   })
 
   it("tells distinct long texts apart", () => {
@@ -85,16 +89,6 @@ describe("TokenCountCache", () => {
     cache.count(b)
     expect(inner.asked).toEqual([b])
     expect(cache.size()).toBe(3)
-  })
-
-  it("with capacity 0 counts every text every time", () => {
-    const inner = recording()
-    const cache = TokenCountCache.make(inner.count, 0)
-    const text = long("never remembered")
-    cache.count(text)
-    cache.count(text)
-    expect(inner.asked).toEqual([text, text])
-    expect(cache.size()).toBe(0)
   })
 
   it("gives every estimate the count it would have without it, however often texts repeat", () => {

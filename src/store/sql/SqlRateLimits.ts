@@ -28,12 +28,10 @@ import type {
   RateRule
 } from "../RateLimitStore.js"
 import * as Dialect from "./Dialect.js"
+import * as RateLimitRows from "./RateLimitRows.js"
 import { guard, retryConflicts } from "./SqlErrors.js"
 import * as SqliteRateLimits from "./SqliteRateLimits.js"
 import type { RepoContext, Row } from "./SqlSupport.js"
-
-const asNumber = (value: unknown): number =>
-  typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : Number(String(value))
 
 const decodeReply = Schema.decodeUnknownEither(
   Schema.Array(Schema.Union(Schema.Number, Schema.NumberFromString))
@@ -56,29 +54,6 @@ const fromReply = (
   }
   return Either.left(malformed)
 }
-
-/** The buckets of `rules` that keep a TAT. */
-const gcraBuckets = (rules: ReadonlyArray<RateRule>) => [
-  ...new Set(rules.filter((rule) => rule.kind !== "parallel").map((rule) => rule.bucket))
-]
-
-const parallelBuckets = (rules: ReadonlyArray<RateRule>) => [
-  ...new Set(rules.filter((rule) => rule.kind === "parallel").map((rule) => rule.bucket))
-]
-
-/** The TATs a decision on `state` changed (a bucket the memory counters forget is full: its TAT is now). */
-const changedTats = (
-  rules: ReadonlyArray<RateRule>,
-  stored: ReadonlyMap<string, number>,
-  state: MemoryRateLimits.MemoryRateState,
-  now: number
-): ReadonlyMap<string, number> =>
-  new Map(
-    gcraBuckets(rules).flatMap((bucket) => {
-      const tat = state.tats.get(bucket) ?? now
-      return tat === stored.get(bucket) ? [] : [[bucket, tat] as const]
-    })
-  )
 
 const columns = (rules: ReadonlyArray<RateRule>) => ({
   buckets: rules.map((rule) => rule.bucket),
@@ -118,30 +93,21 @@ export const make = (
     return Effect.map(
       sql<Row>`INSERT INTO tb_rate_buckets ${sql.insert(buckets.map((bucket) => ({ bucket, tat: now })))}
         ON CONFLICT (bucket) DO UPDATE SET tat = tb_rate_buckets.tat RETURNING bucket, tat`,
-      (rows) => new Map(rows.map((row) => [String(row["bucket"]), asNumber(row["tat"])]))
+      (rows) => new Map(rows.map((row) => [String(row["bucket"]), RateLimitRows.asNumber(row["tat"])]))
     )
   }
 
   /** The live leases of `buckets`, by bucket and ticket; expired ones are deleted first. */
-  const liveLeases = (buckets: ReadonlyArray<string>, now: number) => {
-    const leases = new Map<string, Map<string, number>>()
-    if (buckets.length === 0) return Effect.succeed(leases)
-    return Effect.zipRight(
-      sql`DELETE FROM tb_rate_leases WHERE ${sql.in("bucket", buckets)} AND expires_at <= ${now}`,
-      Effect.map(
-        sql<Row>`SELECT bucket, ticket_id, expires_at FROM tb_rate_leases WHERE ${sql.in("bucket", buckets)}`,
-        (rows) => {
-          for (const row of rows) {
-            const bucket = String(row["bucket"])
-            const held = leases.get(bucket) ?? new Map<string, number>()
-            held.set(String(row["ticket_id"]), asNumber(row["expires_at"]))
-            leases.set(bucket, held)
-          }
-          return leases
-        }
-      )
-    )
-  }
+  const liveLeases = (buckets: ReadonlyArray<string>, now: number) =>
+    buckets.length === 0
+      ? Effect.succeed(new Map<string, Map<string, number>>())
+      : Effect.zipRight(
+          sql`DELETE FROM tb_rate_leases WHERE ${sql.in("bucket", buckets)} AND expires_at <= ${now}`,
+          Effect.map(
+            sql<Row>`SELECT bucket, ticket_id, expires_at FROM tb_rate_leases WHERE ${sql.in("bucket", buckets)}`,
+            RateLimitRows.leasesOf
+          )
+        )
 
   /** Every new TAT in one statement. */
   const writeTats = (tats: ReadonlyMap<string, number>) =>
@@ -166,7 +132,7 @@ export const make = (
 
   // The decisions are the memory store's, run on the rows just locked.
   const portableAcquire = (request: RateAcquire) => {
-    const leased = parallelBuckets(request.rules)
+    const leased = RateLimitRows.parallelBuckets(request.rules)
     return sql.withTransaction(
       Effect.flatMap(
         Effect.zip(lockBuckets(request.rules, request.now), liveLeases(leased, request.now)),
@@ -176,7 +142,7 @@ export const make = (
           return decision._tag === "Admitted"
             ? Effect.as(
                 Effect.zipRight(
-                  writeTats(changedTats(request.rules, stored, state, request.now)),
+                  writeTats(RateLimitRows.changedTats(request.rules, stored, state, request.now)),
                   insertLeases(leased, request)
                 ),
                 decision
@@ -192,9 +158,9 @@ export const make = (
       Effect.flatMap(lockBuckets(request.rules, request.now), (stored) => {
         const state = { tats: new Map(stored), leases: new Map<string, Map<string, number>>() }
         MemoryRateLimits.complete(state, request)
-        const leased = parallelBuckets(request.rules)
+        const leased = RateLimitRows.parallelBuckets(request.rules)
         return Effect.zipRight(
-          writeTats(changedTats(request.rules, stored, state, request.now)),
+          writeTats(RateLimitRows.changedTats(request.rules, stored, state, request.now)),
           leased.length === 0
             ? Effect.void
             : sql`DELETE FROM tb_rate_leases WHERE ${sql.in("bucket", leased)}

@@ -16,6 +16,7 @@
 import type Database from "better-sqlite3"
 import * as MemoryRateLimits from "../memory/MemoryRateLimits.js"
 import type { RateAcquire, RateComplete, RateDecision, RateRule } from "../RateLimitStore.js"
+import * as RateLimitRows from "./RateLimitRows.js"
 import { unrelatedChanges } from "./SqliteConnection.js"
 
 /** @since 0.1.0 */
@@ -26,14 +27,7 @@ export interface SqliteRateLimits {
   readonly complete: (request: RateComplete) => void
 }
 
-const asNumber = (value: unknown): number =>
-  typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : Number(String(value))
-
 const marks = (count: number) => Array.from({ length: count }, () => "?").join(", ")
-
-const distinct = (rules: ReadonlyArray<RateRule>, parallel: boolean) => [
-  ...new Set(rules.filter((rule) => (rule.kind === "parallel") === parallel).map((rule) => rule.bucket))
-]
 
 /**
  * The steps over `db`, the connection the store's `SqlClient` also uses.
@@ -55,7 +49,7 @@ export const make = (db: Database.Database): SqliteRateLimits => {
   }
   const changes = unrelatedChanges(db)
   const totalChangesQuery = db.prepare("SELECT total_changes() AS n")
-  const totalChanges = () => asNumber(totalChangesQuery.get()?.["n"])
+  const totalChanges = () => RateLimitRows.asNumber(totalChangesQuery.get()?.["n"])
 
   /** Every bucket of `rules`, made when missing, with its TAT. */
   const tats = (rules: ReadonlyArray<RateRule>, now: number): Map<string, number> => {
@@ -68,50 +62,35 @@ export const make = (db: Database.Database): SqliteRateLimits => {
       `SELECT bucket, tat FROM tb_rate_buckets WHERE bucket IN (${marks(buckets.length)})`
     ).all(buckets)
     const found = new Map<string, number>()
-    for (const row of rows) found.set(String(row["bucket"]), asNumber(row["tat"]))
+    for (const row of rows) found.set(String(row["bucket"]), RateLimitRows.asNumber(row["tat"]))
     return found
   }
 
   /** The live leases of `buckets`, by bucket and ticket; expired ones are deleted first. */
   const leases = (buckets: ReadonlyArray<string>, now: number) => {
-    const live = new Map<string, Map<string, number>>()
-    if (buckets.length === 0) return live
+    if (buckets.length === 0) return new Map<string, Map<string, number>>()
     statement(
       `DELETE FROM tb_rate_leases WHERE bucket IN (${marks(buckets.length)}) AND expires_at <= ?`
     ).run(...buckets, now)
     const rows = statement(
       `SELECT bucket, ticket_id, expires_at FROM tb_rate_leases WHERE bucket IN (${marks(buckets.length)})`
     ).all(buckets)
-    for (const row of rows) {
-      const bucket = String(row["bucket"])
-      const held = live.get(bucket) ?? new Map<string, number>()
-      held.set(String(row["ticket_id"]), asNumber(row["expires_at"]))
-      live.set(bucket, held)
-    }
-    return live
+    return RateLimitRows.leasesOf(rows)
   }
 
-  /** The TATs the decision changed (a bucket the memory state forgot is full: its TAT is now). */
-  const writeTats = (
-    rules: ReadonlyArray<RateRule>,
-    stored: ReadonlyMap<string, number>,
-    state: MemoryRateLimits.MemoryRateState,
-    now: number
-  ) => {
+  /** Every TAT the decision changed. */
+  const writeTats = (tats: ReadonlyMap<string, number>) => {
     const update = statement("UPDATE tb_rate_buckets SET tat = ? WHERE bucket = ?")
-    for (const bucket of distinct(rules, false)) {
-      const tat = state.tats.get(bucket) ?? now
-      if (tat !== stored.get(bucket)) update.run(tat, bucket)
-    }
+    for (const [bucket, tat] of tats) update.run(tat, bucket)
   }
 
   const acquireStep = db.transaction((request: RateAcquire): RateDecision => {
-    const leased = distinct(request.rules, true)
+    const leased = RateLimitRows.parallelBuckets(request.rules)
     const stored = tats(request.rules, request.now)
     const state = { tats: new Map(stored), leases: leases(leased, request.now) }
     const decision = MemoryRateLimits.acquire(state, request)
     if (decision._tag === "Admitted") {
-      writeTats(request.rules, stored, state, request.now)
+      writeTats(RateLimitRows.changedTats(request.rules, stored, state, request.now))
       const lease = statement(
         `INSERT INTO tb_rate_leases (bucket, ticket_id, expires_at) VALUES (?, ?, ?)
           ON CONFLICT (bucket, ticket_id) DO UPDATE SET expires_at = excluded.expires_at`
@@ -125,8 +104,8 @@ export const make = (db: Database.Database): SqliteRateLimits => {
     const stored = tats(request.rules, request.now)
     const state = { tats: new Map(stored), leases: new Map<string, Map<string, number>>() }
     MemoryRateLimits.complete(state, request)
-    writeTats(request.rules, stored, state, request.now)
-    const leased = distinct(request.rules, true)
+    writeTats(RateLimitRows.changedTats(request.rules, stored, state, request.now))
+    const leased = RateLimitRows.parallelBuckets(request.rules)
     if (leased.length > 0)
       statement(
         `DELETE FROM tb_rate_leases WHERE bucket IN (${marks(leased.length)}) AND (ticket_id = ? OR expires_at <= ?)`
