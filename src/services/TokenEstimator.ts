@@ -189,8 +189,11 @@ const messageTokens = (message: ChatMessage, count: Count): number => {
 
 /**
  * The prompt tokens of a chat: each message's text and framing, plus the reply
- * priming. Tool-call arguments and names are counted as their JSON text.
+ * priming. Tool-call arguments and names are counted as their JSON text. `count`
+ * counts one text ({@link countText} by default).
  *
+ * @example
+ * countChat([{ role: "user", content: "Hi" }]) // 3 + 1 + 1 + 3 = 8
  * @since 0.1.0
  */
 export const countChat = (messages: ReadonlyArray<ChatMessage>, count: Count = countText): number => {

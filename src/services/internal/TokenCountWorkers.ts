@@ -7,8 +7,9 @@
  * Workers start on the first long text (about a quarter of a second to load the
  * encoding); until one is ready, texts are counted on the calling thread, so no request
  * ever waits for a worker to start. A worker that fails is replaced on the next need,
- * and what it was counting is counted by the caller. Workers never keep the process
- * alive, and `close` stops them.
+ * and what it was counting is counted by the caller; after three that stopped before
+ * they were ready, none is started again. Workers never keep the process alive, and
+ * `close` stops them.
  *
  * @since 0.1.0
  */
@@ -32,6 +33,8 @@ const asText = { disallowedSpecial: new Set() }
 parentPort.on("message", (job) => parentPort.postMessage({ id: job.id, tokens: countTokens(job.text, asText) }))
 parentPort.postMessage({ ready: true })
 `
+
+const MAX_FAILED_STARTS = 3
 
 interface Pending {
   readonly resolve: (tokens: number) => void
@@ -57,6 +60,9 @@ export const make = (size: number): TokenCountWorkers => {
   const slots: Array<Slot> = []
   let nextId = 0
   let closed = false
+  // Workers that stopped before they were ready: past a few, none is started again (the
+  // encoding cannot load here), and every text is counted by the caller.
+  let failedStarts = 0
 
   const failAll = (slot: Slot, error: Error) => {
     for (const pending of slot.pending.values()) pending.reject(error)
@@ -83,6 +89,7 @@ export const make = (size: number): TokenCountWorkers => {
       else pending.reject(new Error("a token count worker answered without a count"))
     })
     const gone = (error: Error) => {
+      if (!slot.ready && !closed) failedStarts++
       const index = slots.indexOf(slot)
       if (index !== -1) slots.splice(index, 1)
       failAll(slot, error)
@@ -94,7 +101,7 @@ export const make = (size: number): TokenCountWorkers => {
 
   return {
     count: (text) => {
-      if (closed || size < 1) return undefined
+      if (closed || size < 1 || failedStarts >= MAX_FAILED_STARTS) return undefined
       while (slots.length < size) slots.push(start())
       let best: Slot | undefined
       for (const slot of slots)
