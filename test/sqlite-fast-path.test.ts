@@ -274,7 +274,7 @@ describe("SQLite synchronous ledger steps", () => {
           })
           expect(all._tag).toBe("Admitted")
           // One row written through the client right after one rate-limit step is still seen:
-          // the rows the rate limits changed are told apart from it exactly.
+          // the rate limits' rows are written in the ledger's batches, and only those are trusted.
           yield* settle(world, yield* hold(world.scopes, usd(0.25)), usd(0.25))
           yield* limiter.acquire({ ticketId: "late", rules, tokens: 0, now, leaseMillis: 60_000 })
           const sql = yield* SqlClient

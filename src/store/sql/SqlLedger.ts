@@ -618,5 +618,9 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
       return yield* guard("spend", timeout)(spendOf(scope))
     })
   }
-  return ledger
+  return {
+    ledger,
+    /** Another store's synchronous steps in the embedded store's batches (see `SqliteFastPath.run`). */
+    sqliteSteps: Option.map(sqlite, (fastPath) => fastPath.run)
+  }
 })

@@ -16,7 +16,6 @@
  */
 import { TransactionConnection } from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import type Database from "better-sqlite3"
 import { Effect, Either, Option, Schema } from "effect"
 import { StoreUnavailable } from "../../domain/Errors.js"
 import * as MemoryRateLimits from "../memory/MemoryRateLimits.js"
@@ -68,19 +67,28 @@ const columns = (rules: ReadonlyArray<RateRule>) => ({
 const ownTransaction = Effect.map(Effect.serviceOption(TransactionConnection), Option.isNone)
 
 /**
- * The store over the repositories' client; on the embedded store, `sqlite` runs each
- * step synchronously on its connection (`SqliteRateLimits.ts`) unless the client has a
- * transaction open on it, which the step then joins.
+ * The embedded store's rate-limit steps (`SqliteRateLimits.ts`) and how they run: in the
+ * ledger's batches on the store's connection (`SqliteFastPath.run`).
+ *
+ * @since 0.1.0
+ */
+export interface EmbeddedSteps {
+  readonly steps: SqliteRateLimits.SqliteRateLimits
+  readonly run: <A>(body: () => A) => Effect.Effect<A, SqlError>
+}
+
+/**
+ * The store over the repositories' client; on the embedded store, each step runs
+ * synchronously on its connection with the ledger's (`embedded`).
  *
  * @since 0.1.0
  */
 export const make = (
   context: RepoContext,
-  sqlite: Option.Option<Database.Database> = Option.none()
+  embedded: Option.Option<EmbeddedSteps> = Option.none()
 ): RateLimitStoreShape => {
   const { sql } = context
   const onPg = Dialect.hasFastPath(sql)
-  const embedded = Option.map(sqlite, (db) => ({ db, steps: SqliteRateLimits.make(db) }))
   const acquireGuard = guard("rate limits: acquire", context.timeout)
   const completeGuard = guard("rate limits: complete", context.timeout)
 
@@ -195,22 +203,13 @@ export const make = (
     )
   }
 
-  /** The synchronous step on the embedded connection, when no transaction of the client is open on it. */
   const synchronous = <A>(
-    run: (steps: SqliteRateLimits.SqliteRateLimits) => A,
+    step: (steps: SqliteRateLimits.SqliteRateLimits) => A,
     otherwise: Effect.Effect<A, SqlError | StoreUnavailable>
   ): Effect.Effect<A, SqlError | StoreUnavailable> =>
     Option.match(embedded, {
       onNone: () => otherwise,
-      onSome: ({ db, steps }) =>
-        Effect.suspend(() =>
-          db.inTransaction
-            ? otherwise
-            : Effect.try({
-                try: () => run(steps),
-                catch: (cause) => new SqlError({ cause, message: "Failed to run a rate-limit step" })
-              })
-        )
+      onSome: ({ steps, run }) => run(() => step(steps))
     })
 
   return {
@@ -231,7 +230,14 @@ export const make = (
             retryConflicts(
               onPg
                 ? pgComplete(request)
-                : synchronous((steps) => steps.complete(request), portableComplete(request))
+                : synchronous(
+                    // A batch step answers with a value: `true` once the completion is written.
+                    (steps) => {
+                      steps.complete(request)
+                      return true
+                    },
+                    Effect.as(portableComplete(request), true)
+                  ).pipe(Effect.asVoid)
             )
           )
   }

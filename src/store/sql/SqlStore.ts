@@ -50,6 +50,7 @@ import * as SqlLedger from "./SqlLedger.js"
 import * as SqlMembershipRepo from "./SqlMembershipRepo.js"
 import * as SqlOrganizationRepo from "./SqlOrganizationRepo.js"
 import * as SqliteConnection from "./SqliteConnection.js"
+import * as SqliteRateLimits from "./SqliteRateLimits.js"
 import * as SqlRateLimits from "./SqlRateLimits.js"
 import * as SqlSpendLogRepo from "./SqlSpendLogRepo.js"
 import type { RepoContext } from "./SqlSupport.js"
@@ -132,11 +133,15 @@ export const layer = (
       }
       if (options.migrate ?? true) yield* Effect.provideService(Migrations.migrate, SqlClient, sql)
       const context: RepoContext = { sql, timeout, holdTtlMillis }
-      const sqlite = yield* Effect.serviceOption(SqliteConnection.SqliteDatabase)
-      const ledger = yield* Effect.provideService(
+      const { ledger, sqliteSteps } = yield* Effect.provideService(
         SqlLedger.make({ holdTtlMillis, timeout, groupCommit: options.groupCommit ?? true }),
         SqlClient,
         sql
+      )
+      const embedded = Option.zipWith(
+        yield* Effect.serviceOption(SqliteConnection.SqliteDatabase),
+        sqliteSteps,
+        (db, run) => ({ steps: SqliteRateLimits.make(db), run })
       )
 
       // Physical clean-up only: closed holds this old already read as forgotten. It waits in
@@ -167,7 +172,7 @@ export const layer = (
         Context.add(BudgetRepo, SqlBudgetRepo.make(context)),
         Context.add(SpendLogRepo, SqlSpendLogRepo.make(context)),
         Context.add(SpendLedger, ledger),
-        Context.add(RateLimitStore, SqlRateLimits.make(context, sqlite)),
+        Context.add(RateLimitStore, SqlRateLimits.make(context, embedded)),
         Context.add(StoreTransaction, SqlTransaction.make(sql, timeout)),
         Context.add(EventClaims, SqlEventClaims.make(context))
       )

@@ -41,34 +41,6 @@ export class SqliteDatabase extends Context.Tag("teambudget/SqliteDatabase")<
 >() {}
 
 /** @since 0.1.0 */
-export interface UnrelatedChanges {
-  /** Rows changed on the connection by steps that never touch the ledger's tables. */
-  count: number
-}
-
-const unrelated = new WeakMap<Database.Database, UnrelatedChanges>()
-
-/**
- * The count of rows changed on `db` by steps that never touch the ledger's tables (the
- * rate limits'). The ledger's synchronous steps keep their counters cached while
- * nothing else wrote on the connection (`total_changes()` unchanged); changes counted
- * here do not count as such a write.
- *
- * @example
- * const changes = unrelatedChanges(db)
- * changes.count += rowsChanged
- * @since 0.1.0
- */
-export const unrelatedChanges = (db: Database.Database): UnrelatedChanges => {
-  let found = unrelated.get(db)
-  if (found === undefined) {
-    found = { count: 0 }
-    unrelated.set(db, found)
-  }
-  return found
-}
-
-/** @since 0.1.0 */
 export interface SqliteConnectionOptions {
   /** The database file, or `:memory:`. */
   readonly filename: string

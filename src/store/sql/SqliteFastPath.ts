@@ -27,7 +27,6 @@ import * as Money from "../../domain/Money.js"
 import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedger.js"
 import * as Counters from "./Counters.js"
 import * as Holds from "./Holds.js"
-import { unrelatedChanges } from "./SqliteConnection.js"
 import * as SpendLogRows from "./SpendLogRows.js"
 // The same contract as the one-statement PostgreSQL hold: held, refused, or handed back with what to put right.
 import { type HoldOutcome, opened } from "./PgFastPath.js"
@@ -52,6 +51,12 @@ export interface SqliteFastPath {
     log: SpendLogDraft,
     now: number
   ) => Effect.Effect<Option.Option<Settlement>, SqlError>
+  /**
+   * Runs another store's synchronous step (the rate limits') on this connection with the
+   * ledger's steps: in the same batch, transaction and commit, so the rows it writes do
+   * not count as a write by someone else. `body` must not return `undefined`.
+   */
+  readonly run: <A>(body: () => A) => Effect.Effect<A, SqlError>
 }
 
 const COUNTER_COLUMNS =
@@ -151,15 +156,12 @@ export const make = (
   let earliest: number | undefined
   let markChanges = -1
   let markVersion = -1
-  const unrelated = unrelatedChanges(db)
-  // Rows the rate limits changed on this connection leave the ledger's tables as they were.
   const readMark = () => {
     const mark = statement(
       "SELECT total_changes() AS n, data_version AS v FROM pragma_data_version",
       false
     ).get()
-    const changes = mark?.["n"]
-    return { n: typeof changes === "number" ? changes - unrelated.count : undefined, v: mark?.["v"] }
+    return { n: mark?.["n"], v: mark?.["v"] }
   }
   const forget = () => {
     cache.clear()
@@ -176,7 +178,7 @@ export const make = (
   }
   const seal = () => {
     const mark = readMark()
-    markChanges = mark.n ?? -1
+    markChanges = typeof mark.n === "number" ? mark.n : -1
     markVersion = typeof mark.v === "number" ? mark.v : -1
   }
 
@@ -382,7 +384,7 @@ export const make = (
         failure !== undefined
           ? Effect.fail(failure)
           : this.result === undefined
-            ? Effect.fail(new SqlError({ message: "A ledger step was not run" }))
+            ? Effect.fail(new SqlError({ message: "A step was not run" }))
             : Effect.succeed(this.result)
       )
     }
@@ -460,7 +462,8 @@ export const make = (
 
   return {
     hold: (request, keys, now, expiresAt) => exec(() => holdBody(request, keys, now, expiresAt)),
-    settle: (hold, keys, cost, log, now) => exec(() => settleBody(hold, keys, cost, log, now))
+    settle: (hold, keys, cost, log, now) => exec(() => settleBody(hold, keys, cost, log, now)),
+    run: exec
   }
 }
 

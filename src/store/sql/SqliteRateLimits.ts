@@ -1,15 +1,13 @@
 /**
  * The rate-limit steps of the embedded SQLite store, run synchronously by
- * better-sqlite3 on the store's own connection, as the ledger's steps are
- * (`SqliteFastPath.ts`): one `BEGIN IMMEDIATE` transaction per step that makes missing
- * buckets, reads their TATs and live leases, lets the memory store's decision
- * (`RateArithmetic.ts` through `MemoryRateLimits.ts`) run on those rows, and writes what
- * changed. Nothing can run between the statements of a synchronous transaction, and
- * another process on the same file waits for the write lock before anything is read.
- *
- * The rows these steps change are counted apart (`SqliteConnection.unrelatedChanges`),
- * so the ledger's cache of counters, which is dropped when anything else writes on the
- * connection, is not dropped for them.
+ * better-sqlite3 on the store's own connection in the ledger's batches
+ * (`SqliteFastPath.run`): each step makes missing buckets, reads their TATs and live
+ * leases, lets the memory store's decision (`RateArithmetic.ts` through
+ * `MemoryRateLimits.ts`) run on those rows, and writes what changed. The steps waiting
+ * at the same moment, the ledger's and these, share one transaction and one commit;
+ * nothing can run between the statements of a synchronous transaction, and another
+ * process on the same file waits for the write lock before anything is read. Being
+ * part of the batch, their writes also leave the ledger's cached counters valid.
  *
  * @since 0.1.0
  */
@@ -17,20 +15,20 @@ import type Database from "better-sqlite3"
 import * as MemoryRateLimits from "../memory/MemoryRateLimits.js"
 import type { RateAcquire, RateComplete, RateDecision, RateRule } from "../RateLimitStore.js"
 import * as RateLimitRows from "./RateLimitRows.js"
-import { unrelatedChanges } from "./SqliteConnection.js"
 
 /** @since 0.1.0 */
 export interface SqliteRateLimits {
-  /** Decides and records an acquire; throws what SQLite throws (nothing is then written). */
+  /** Decides and records an acquire, inside the caller's transaction; throws what SQLite throws. */
   readonly acquire: (request: RateAcquire) => RateDecision
-  /** Records a completion; throws what SQLite throws (nothing is then written). */
+  /** Records a completion, inside the caller's transaction; throws what SQLite throws. */
   readonly complete: (request: RateComplete) => void
 }
 
 const marks = (count: number) => Array.from({ length: count }, () => "?").join(", ")
 
 /**
- * The steps over `db`, the connection the store's `SqlClient` also uses.
+ * The steps over `db`, the connection the store's `SqlClient` also uses; each runs
+ * inside a transaction its caller opened (a batch of the ledger's, or the client's).
  *
  * @example
  * const limits = SqliteRateLimits.make(db)
@@ -47,9 +45,6 @@ export const make = (db: Database.Database): SqliteRateLimits => {
     }
     return found
   }
-  const changes = unrelatedChanges(db)
-  const totalChangesQuery = db.prepare("SELECT total_changes() AS n")
-  const totalChanges = () => RateLimitRows.asNumber(totalChangesQuery.get()?.["n"])
 
   /** Every bucket of `rules`, made when missing, with its TAT. */
   const tats = (rules: ReadonlyArray<RateRule>, now: number): Map<string, number> => {
@@ -84,7 +79,7 @@ export const make = (db: Database.Database): SqliteRateLimits => {
     for (const [bucket, tat] of tats) update.run(tat, bucket)
   }
 
-  const acquireStep = db.transaction((request: RateAcquire): RateDecision => {
+  const acquire = (request: RateAcquire): RateDecision => {
     const leased = RateLimitRows.parallelBuckets(request.rules)
     const stored = tats(request.rules, request.now)
     const state = { tats: new Map(stored), leases: leases(leased, request.now) }
@@ -98,9 +93,9 @@ export const make = (db: Database.Database): SqliteRateLimits => {
       for (const bucket of leased) lease.run(bucket, request.ticketId, request.now + request.leaseMillis)
     }
     return decision
-  }).immediate
+  }
 
-  const completeStep = db.transaction((request: RateComplete): void => {
+  const complete = (request: RateComplete): void => {
     const stored = tats(request.rules, request.now)
     const state = { tats: new Map(stored), leases: new Map<string, Map<string, number>>() }
     MemoryRateLimits.complete(state, request)
@@ -110,20 +105,10 @@ export const make = (db: Database.Database): SqliteRateLimits => {
       statement(
         `DELETE FROM tb_rate_leases WHERE bucket IN (${marks(leased.length)}) AND (ticket_id = ? OR expires_at <= ?)`
       ).run(...leased, request.ticketId, request.now)
-  }).immediate
-
-  /** Runs `step`, counting the rows it changed as unrelated to the ledger, even when it fails. */
-  const counted = <A>(step: () => A): A => {
-    const before = totalChanges()
-    try {
-      return step()
-    } finally {
-      changes.count += totalChanges() - before
-    }
   }
 
   return {
-    acquire: (request) => counted(() => acquireStep(request)),
-    complete: (request) => counted(() => completeStep(request))
+    acquire,
+    complete
   }
 }
