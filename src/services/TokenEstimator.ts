@@ -343,40 +343,36 @@ export const layerWith = (options: TokenEstimatorOptions = {}): Layer.Layer<Toke
             )
           : undefined
 
-      // Two passes over the decoded body: the first counts what this thread should and sets
-      // the very long texts aside (as 0); once workers have counted those, the second is exact.
+      // The very long texts not remembered are set aside (as 0) and counted on workers; a
+      // prompt's tokens are a sum of its texts' counts, so theirs are added to the estimate.
       const estimate = (body: unknown): Effect.Effect<Estimate, InvalidRequest> => {
         const decoded = decode(body)
         if (Either.isLeft(decoded) || workers === undefined)
           return Either.flatMap(decoded, (b) => build(b, cache.count))
-        let aside: Array<string> | undefined
-        const first = build(decoded.right, (text) => {
+        const aside: Array<string> = []
+        const counted = build(decoded.right, (text) => {
           if (text.length < from) return cache.count(text)
           const known = cache.recall(text)
           if (known !== undefined) return known
-          ;(aside ??= []).push(text)
+          aside.push(text)
           return 0
         })
-        if (aside === undefined) return first
-        const texts = aside
-        return Effect.promise(() =>
-          Promise.all(
-            texts.map((text) => {
-              // No worker ready yet (they are starting) or one failed: counted here.
-              const here = () => countText(text)
-              return (workers.count(text) ?? Promise.resolve(here())).catch(here)
-            })
-          )
-        ).pipe(
-          Effect.flatMap((tokens) => {
-            const counted = new Map<string, number>()
-            texts.forEach((text, i) => {
-              const n = tokens[i] ?? countText(text)
-              counted.set(text, n)
-              cache.remember(text, n)
-            })
-            return build(decoded.right, (text) => counted.get(text) ?? cache.count(text))
-          })
+        if (aside.length === 0 || Either.isLeft(counted)) return counted
+        const partial = counted.right
+        return Effect.map(
+          Effect.promise(() =>
+            Promise.all(
+              aside.map((text) => {
+                // No worker ready yet (they are starting) or one failed: counted here.
+                const here = () => countText(text)
+                return (workers.count(text) ?? Promise.resolve(here())).catch(here).then((tokens) => {
+                  cache.remember(text, tokens)
+                  return tokens
+                })
+              })
+            )
+          ),
+          (tokens) => ({ ...partial, promptTokens: tokens.reduce((sum, n) => sum + n, partial.promptTokens) })
         )
       }
       return { estimate: (body) => Effect.suspend(() => estimate(body)) }

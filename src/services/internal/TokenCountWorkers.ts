@@ -88,10 +88,12 @@ export const make = (size: number): TokenCountWorkers => {
       if (typeof tokens === "number") pending.resolve(tokens)
       else pending.reject(new Error("a token count worker answered without a count"))
     })
+    // A failing worker reports an error and then its exit: only the first counts.
     const gone = (error: Error) => {
-      if (!slot.ready && !closed) failedStarts++
       const index = slots.indexOf(slot)
-      if (index !== -1) slots.splice(index, 1)
+      if (index === -1) return
+      slots.splice(index, 1)
+      if (!slot.ready && !closed) failedStarts++
       failAll(slot, error)
     }
     worker.on("error", gone)

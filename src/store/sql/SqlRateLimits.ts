@@ -230,14 +230,7 @@ export const make = (
             retryConflicts(
               onPg
                 ? pgComplete(request)
-                : synchronous(
-                    // A batch step answers with a value: `true` once the completion is written.
-                    (steps) => {
-                      steps.complete(request)
-                      return true
-                    },
-                    Effect.as(portableComplete(request), true)
-                  ).pipe(Effect.asVoid)
+                : synchronous((steps) => steps.complete(request), portableComplete(request))
             )
           )
   }

@@ -54,7 +54,7 @@ export interface SqliteFastPath {
   /**
    * Runs another store's synchronous step (the rate limits') on this connection with the
    * ledger's steps: in the same batch, transaction and commit, so the rows it writes do
-   * not count as a write by someone else. `body` must not return `undefined`.
+   * not count as a write by someone else.
    */
   readonly run: <A>(body: () => A) => Effect.Effect<A, SqlError>
 }
@@ -156,13 +156,8 @@ export const make = (
   let earliest: number | undefined
   let markChanges = -1
   let markVersion = -1
-  const readMark = () => {
-    const mark = statement(
-      "SELECT total_changes() AS n, data_version AS v FROM pragma_data_version",
-      false
-    ).get()
-    return { n: mark?.["n"], v: mark?.["v"] }
-  }
+  const readMark = () =>
+    statement("SELECT total_changes() AS n, data_version AS v FROM pragma_data_version", false).get()
   const forget = () => {
     cache.clear()
     dirty.clear()
@@ -172,14 +167,16 @@ export const make = (
   }
   const validate = () => {
     const mark = readMark()
-    const stale = markChanges === -1 || mark.n !== markChanges || mark.v !== markVersion
+    const stale = markChanges === -1 || mark?.["n"] !== markChanges || mark?.["v"] !== markVersion
     // Many scopes and holds come and go (keys, end users): start again rather than grow without bound.
     if (stale || cache.size > MAX_CACHED || placed.size > MAX_CACHED) forget()
   }
   const seal = () => {
     const mark = readMark()
-    markChanges = typeof mark.n === "number" ? mark.n : -1
-    markVersion = typeof mark.v === "number" ? mark.v : -1
+    const changes = mark?.["n"]
+    const version = mark?.["v"]
+    markChanges = typeof changes === "number" ? changes : -1
+    markVersion = typeof version === "number" ? version : -1
   }
 
   /**
@@ -371,21 +368,22 @@ export const make = (
   /** A waiting step: one object each, its methods shared (a closure each would cost every step three more). */
   class Step<A> implements Queued {
     cancelled = false
-    private result: A | undefined = undefined
+    // Set once the body ran; a body may answer `undefined` (a write with nothing to report).
+    private outcome: { readonly value: A } | undefined = undefined
     constructor(
       private readonly body: () => A,
       private readonly resume: (effect: Effect.Effect<A, SqlError>) => void
     ) {}
     run(): void {
-      this.result = this.body()
+      this.outcome = { value: this.body() }
     }
     answer(failure: SqlError | undefined): void {
       this.resume(
         failure !== undefined
           ? Effect.fail(failure)
-          : this.result === undefined
+          : this.outcome === undefined
             ? Effect.fail(new SqlError({ message: "A step was not run" }))
-            : Effect.succeed(this.result)
+            : Effect.succeed(this.outcome.value)
       )
     }
     detour(): void {
