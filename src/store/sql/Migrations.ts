@@ -18,6 +18,7 @@ import { StoreUnavailable } from "../../domain/Errors.js"
 import * as Dialect from "./Dialect.js"
 import * as PgLedgerBatch from "./PgLedgerBatch.js"
 import * as PgRateLimits from "./PgRateLimits.js"
+import * as SqliteSpendLogIndex from "./SqliteSpendLogIndex.js"
 
 /** The table where applied migrations are recorded. @since 0.1.0 */
 export const MIGRATIONS_TABLE = "teambudget_migrations"
@@ -184,6 +185,12 @@ const ledgerBatch = Effect.flatMap(SqlClient, (sql) =>
   Dialect.hasFastPath(sql) ? PgLedgerBatch.install(sql) : Effect.void
 )
 
+// SQLite indexes the spend log's filters in bulk (see `SqliteSpendLogIndex.ts`);
+// PostgreSQL keeps its row-by-row indexes.
+const spendLogSideIndex = Effect.flatMap(SqlClient, (sql) =>
+  sql.onDialectOrElse({ sqlite: () => SqliteSpendLogIndex.install(sql), orElse: () => Effect.void })
+)
+
 /**
  * Every migration, by `<id>_<name>`. Ids only grow: the migrator runs those above
  * the latest one applied.
@@ -195,7 +202,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient>
   "2_rate_limits": rateLimits,
   "3_budget_events": budgetEvents,
   "4_ledger_batch": ledgerBatch,
-  "5_rate_refusal_remaining": rateRefusalRemaining
+  "5_rate_refusal_remaining": rateRefusalRemaining,
+  "6_spend_log_side_index": spendLogSideIndex
 }
 
 const migrator = Migrator.make({})

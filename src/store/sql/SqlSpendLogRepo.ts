@@ -10,6 +10,7 @@ import { EndUserId, KeyHash, KeyId, OrganizationId, RequestId, TeamId, UserId } 
 import { SpendLog, SpendStatus } from "../../domain/SpendLog.js"
 import type { SpendLogFilter, SpendLogRepoShape } from "../SpendLogRepo.js"
 import { CountColumn, MoneyColumn, nullable, TimeColumn } from "./Columns.js"
+import * as SqliteSpendLogIndex from "./SqliteSpendLogIndex.js"
 import { column, guard, rowDecoder } from "./SqlErrors.js"
 import { decodeEach, type RepoContext, type Row } from "./SqlSupport.js"
 
@@ -62,9 +63,21 @@ const decodeRow = (row: Row) =>
     )
   )
 
+/** The most selective filter the embedded store's side index serves, with its value. */
+const sideIndexed = (filter: SpendLogFilter): readonly [SqliteSpendLogIndex.Dimension, string] | undefined =>
+  filter.keyId !== undefined
+    ? ["key", filter.keyId]
+    : filter.userId !== undefined
+      ? ["user", filter.userId]
+      : filter.teamId !== undefined
+        ? ["team", filter.teamId]
+        : undefined
+
 /** @since 0.1.0 */
 export const make = (context: RepoContext): SpendLogRepoShape => {
   const { sql, timeout } = context
+  // The embedded store indexes the key, user and team filters in bulk (see `SqliteSpendLogIndex.ts`).
+  const embedded = sql.onDialectOrElse({ sqlite: () => true, orElse: () => false })
   return {
     query: Effect.fn("SpendLogRepo.query")(function* (filter: SpendLogFilter) {
       const clauses: Array<Fragment> = []
@@ -73,6 +86,14 @@ export const make = (context: RepoContext): SpendLogRepoShape => {
       if (filter.teamId !== undefined) clauses.push(sql`team_id = ${filter.teamId}`)
       if (filter.startDate !== undefined) clauses.push(sql`started_at >= ${filter.startDate.epochMillis}`)
       if (filter.endDate !== undefined) clauses.push(sql`started_at < ${filter.endDate.epochMillis}`)
+      const indexed = sideIndexed(filter)
+      if (embedded && indexed !== undefined) {
+        const range = {
+          ...(filter.startDate !== undefined ? { from: filter.startDate.epochMillis } : {}),
+          ...(filter.endDate !== undefined ? { to: filter.endDate.epochMillis } : {})
+        }
+        clauses.push(SqliteSpendLogIndex.rowsOf(sql, indexed[0], indexed[1], range))
+      }
       const limit = Math.max(0, Math.floor(filter.limit ?? DEFAULT_LIMIT))
       const where = clauses.length === 0 ? sql.literal("") : sql` WHERE ${sql.and(clauses)}`
       return yield* guard(

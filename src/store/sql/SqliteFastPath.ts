@@ -28,6 +28,7 @@ import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedge
 import * as Counters from "./Counters.js"
 import * as Holds from "./Holds.js"
 import * as SpendLogRows from "./SpendLogRows.js"
+import * as SqliteSpendLogIndex from "./SqliteSpendLogIndex.js"
 // The same contract as the one-statement PostgreSQL hold: held, refused, or handed back with what to put right.
 import { type HoldOutcome, opened } from "./PgFastPath.js"
 
@@ -352,6 +353,7 @@ export const make = (
     )
     placed.delete(hold.holdId)
     statement(SpendLogRows.POSITIONAL_INSERT, false).run(SpendLogRows.values(log, cost, now))
+    unindexed++
     return Option.some({ cost, late: false, tightest: Counters.tightest(hold.scopes, views, Money.zero) })
   }
 
@@ -402,12 +404,18 @@ export const make = (
     }
   }
   let queue: Array<Queued> = []
+  /** Spend log rows this connection wrote since its batches last indexed the log. */
+  let unindexed = 0
 
   // BEGIN IMMEDIATE: another process on the same file makes a batch wait (busy_timeout) before reading, never midway.
   const batch = db.transaction((steps: ReadonlyArray<Queued>) => {
     validate()
     for (const step of steps) if (!step.cancelled) step.run()
     writeDirty()
+    if (unindexed >= SqliteSpendLogIndex.CATCH_UP_ROWS) {
+      SqliteSpendLogIndex.catchUp(db)
+      unindexed = 0
+    }
     seal()
   }).immediate
 

@@ -1,0 +1,134 @@
+/**
+ * The spend log's filters (key, user, team) on the embedded SQLite store, indexed in
+ * bulk instead of row by row.
+ *
+ * An index on `(key_id, started_at)` puts each key's rows together, so every settle
+ * of a different key changes a different page of it, and every page a commit changes
+ * is written whole to the write-ahead log and later checkpointed. With many keys
+ * (users, teams) in flight that was most of what a settle cost the embedded store.
+ *
+ * So on SQLite the log is written append-only (its own rows and `started_at` only),
+ * and `tb_spend_log_index` holds `(kind, value, started_at, log_id)` for every row up
+ * to a watermark (`tb_spend_log_indexed.through`). The ledger's batches index the
+ * rows above the watermark once enough have gathered (`catchUp`), sorted, so a page
+ * is written once for many rows. A query reads the index up to the watermark and the
+ * few rows above it in one statement, so it never misses a row.
+ *
+ * Log ids only grow (`AUTOINCREMENT`, one writer at a time), so the watermark is exact.
+ * PostgreSQL keeps its ordinary indexes; nothing here runs there.
+ *
+ * @since 0.1.0
+ */
+import type { SqlClient } from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { Fragment } from "@effect/sql/Statement"
+import type Database from "better-sqlite3"
+import { Effect } from "effect"
+
+/** The filters the side index serves, by the log column each reads. */
+export const DIMENSIONS = { key: "key_id", user: "user_id", team: "team_id" } as const
+
+/** @since 0.1.0 */
+export type Dimension = keyof typeof DIMENSIONS
+
+/** Rows this process logged before its batches index them; a query reads at most about this many unindexed rows. */
+export const CATCH_UP_ROWS = 1024
+
+const WATERMARK = `SELECT through FROM tb_spend_log_indexed WHERE id = 1`
+
+/**
+ * Indexes the log rows with ids in `(from, to]`, sorted as the index is. The bounds are
+ * whole numbers read from the log, written into the text because each appears in
+ * every branch.
+ */
+const indexRange = (from: number, to: number): string => {
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to))
+    throw new RangeError("log ids must be whole numbers")
+  const branches = Object.entries(DIMENSIONS).map(
+    ([kind, column]) => `SELECT '${kind}' AS kind, ${column} AS value, started_at, id FROM tb_spend_logs
+      WHERE id > ${from} AND id <= ${to} AND ${column} IS NOT NULL`
+  )
+  return `INSERT INTO tb_spend_log_index (kind, value, started_at, log_id)
+  SELECT kind, value, started_at, id FROM (${branches.join(" UNION ALL ")}) ORDER BY kind, value, started_at, id`
+}
+
+const MOVE_WATERMARK = `UPDATE tb_spend_log_indexed SET through = ? WHERE id = 1`
+
+const LAST_ID = `SELECT coalesce(max(id), 0) AS last FROM tb_spend_logs`
+
+/**
+ * The `6_spend_log_side_index` migration on SQLite: makes the index and its watermark,
+ * indexes every row already logged, and drops the row-by-row indexes it replaces.
+ *
+ * @since 0.1.0
+ */
+export const install = (sql: SqlClient): Effect.Effect<void, SqlError> =>
+  Effect.gen(function* () {
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS tb_spend_log_index (
+  kind TEXT NOT NULL,
+  value TEXT NOT NULL,
+  started_at BIGINT NOT NULL,
+  log_id INTEGER NOT NULL,
+  PRIMARY KEY (kind, value, started_at, log_id)
+) WITHOUT ROWID`)
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS tb_spend_log_indexed (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  through INTEGER NOT NULL
+)`)
+    yield* sql.unsafe(
+      `INSERT INTO tb_spend_log_indexed (id, through) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`
+    )
+    const rows = yield* sql.unsafe<{ readonly last: number }>(LAST_ID)
+    const last = rows[0]?.last ?? 0
+    yield* sql.unsafe(indexRange(0, last))
+    yield* sql.unsafe(MOVE_WATERMARK, [last])
+    for (const name of ["tb_spend_logs_key", "tb_spend_logs_user", "tb_spend_logs_team"]) {
+      yield* sql.unsafe(`DROP INDEX IF EXISTS ${name}`)
+    }
+  })
+
+/** Reads a whole-number column that better-sqlite3 may answer as a bigint. */
+const whole = (row: unknown, column: string): number => {
+  const value: unknown = typeof row === "object" && row !== null ? Reflect.get(row, column) : undefined
+  return typeof value === "bigint" ? Number(value) : typeof value === "number" ? value : 0
+}
+
+/**
+ * Indexes every logged row above the watermark and moves it; synchronous, inside the
+ * caller's transaction (a ledger batch), so the rows and the watermark move together.
+ *
+ * @since 0.1.0
+ */
+export const catchUp = (db: Database.Database): void => {
+  const through = whole(db.prepare(WATERMARK).get(), "through")
+  const last = whole(db.prepare(LAST_ID).get(), "last")
+  if (last <= through) return
+  db.prepare(indexRange(through, last)).run()
+  db.prepare(MOVE_WATERMARK).run(last)
+}
+
+/**
+ * The log rows whose `dimension` is `value` (and whose start is within `from` and `to`,
+ * in epoch milliseconds, when given), as a condition on `tb_spend_logs`: indexed rows up
+ * to the watermark, and rows above it read directly. One statement, so the two parts
+ * see the same moment.
+ *
+ * @example
+ * // sql`SELECT * FROM tb_spend_logs WHERE ${SqliteSpendLogIndex.rowsOf(sql, "key", keyId, {})}`
+ * @since 0.1.0
+ */
+export const rowsOf = (
+  sql: SqlClient,
+  dimension: Dimension,
+  value: string,
+  range: { readonly from?: number; readonly to?: number }
+): Fragment => {
+  const since = range.from === undefined ? sql.literal("") : sql` AND started_at >= ${range.from}`
+  const until = range.to === undefined ? sql.literal("") : sql` AND started_at < ${range.to}`
+  return sql`id IN (
+    SELECT log_id FROM tb_spend_log_index WHERE kind = ${dimension} AND value = ${value}${since}${until}
+      AND log_id <= (${sql.literal(WATERMARK)})
+    UNION ALL
+    SELECT id FROM tb_spend_logs WHERE id > (${sql.literal(WATERMARK)}) AND ${sql(DIMENSIONS[dimension])} = ${value}
+  )`
+}
