@@ -13,9 +13,8 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
-import autocannon from "autocannon"
 import * as Processes from "./processes.js"
-import { type Figures, figuresOf, mean } from "./load.js"
+import * as Load from "./load.js"
 import { fmt } from "./stats.js"
 
 const { BODY, CONNECTIONS, MASTER_KEY, post } = Processes
@@ -31,11 +30,11 @@ interface Target {
 }
 
 /** Loads every target at once, `CONNECTIONS` split between them; keys taken in turn. */
-const drive = async (targets: ReadonlyArray<Target>, seconds: number): Promise<Figures> => {
-  const results = await Promise.all(
+const drive = async (targets: ReadonlyArray<Target>, seconds: number): Promise<Load.Figures> => {
+  const each = await Promise.all(
     targets.map((target, i) => {
       let next = 0
-      return autocannon({
+      return Load.run({
         url: `${target.url}/v1/chat/completions`,
         method: "POST",
         connections: Math.floor(CONNECTIONS / targets.length) + (i < CONNECTIONS % targets.length ? 1 : 0),
@@ -57,7 +56,6 @@ const drive = async (targets: ReadonlyArray<Target>, seconds: number): Promise<F
       })
     })
   )
-  const each = results.map(figuresOf)
   return {
     rps: each.reduce((sum, f) => sum + f.rps, 0),
     p50: Math.max(...each.map((f) => f.p50)),
@@ -157,11 +155,11 @@ const measure = (dir: string, upstreamUrl: string) =>
         // when its cache entry expires (60 s by default), as it would be in service.
         await inBatches(teamKeys, 16, (key) => chatOnce(first, key))
         for (const setup of setups) await drive(setup.targets, WARMUP_SECONDS)
-        const rounds = setups.map((): Array<Figures> => [])
+        const rounds = setups.map((): Array<Load.Figures> => [])
         for (let round = 0; round < ROUNDS; round++) {
           for (const [i, setup] of setups.entries()) rounds[i]?.push(await drive(setup.targets, SECONDS))
         }
-        return setups.map((setup, i) => ({ label: setup.label, figures: mean(rounds[i] ?? []) }))
+        return setups.map((setup, i) => ({ label: setup.label, figures: Load.mean(rounds[i] ?? []) }))
       }
     )
   )
@@ -178,7 +176,7 @@ export const run = async (): Promise<string> => {
   )
   const upstreamUrl = `http://127.0.0.1:${upstream.match[1]}`
   const load = loadavg()
-  let rows: ReadonlyArray<{ readonly label: string; readonly figures: Figures }> = []
+  let rows: ReadonlyArray<{ readonly label: string; readonly figures: Load.Figures }> = []
   try {
     rows = await measure(dir, upstreamUrl)
   } finally {
