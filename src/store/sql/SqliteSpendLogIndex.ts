@@ -8,11 +8,13 @@
  * (users, teams) in flight that was most of what a settle cost the embedded store.
  *
  * So on SQLite the log is written append-only (its own rows and `started_at` only),
- * and `tb_spend_log_index` holds `(kind, value, started_at, log_id)` for every row up
- * to a watermark (`tb_spend_log_indexed.through`). The ledger's batches index the
- * rows above the watermark once enough have gathered (`catchUp`), sorted, so a page
- * is written once for many rows. A query reads the index up to the watermark and the
- * few rows above it in one statement, so it never misses a row.
+ * and `tb_spend_log_index` keeps a postings list per key, user and team: one row for
+ * each value and each run of the log indexed at once, with the ids of that value's
+ * rows in the run (a JSON array) and the span of their start times. The ledger's
+ * batches index the rows above a watermark (`tb_spend_log_indexed.through`) once
+ * enough have gathered (`catchUp`): a few rows written for about a thousand logged. A
+ * query reads the postings up to the watermark and the few rows above it in one
+ * statement, so it never misses a row.
  *
  * Log ids only grow (`AUTOINCREMENT`, one writer at a time), so the watermark is exact.
  * PostgreSQL keeps its ordinary indexes; nothing here runs there.
@@ -37,9 +39,9 @@ export const CATCH_UP_ROWS = 1024
 const WATERMARK = `SELECT through FROM tb_spend_log_indexed WHERE id = 1`
 
 /**
- * Indexes the log rows with ids in `(from, to]`, sorted as the index is. The bounds are
- * whole numbers read from the log, written into the text because each appears in
- * every branch.
+ * Adds the postings of the log rows with ids in `(from, to]`: one row per filter value.
+ * The bounds are whole numbers read from the log, written into the text because each
+ * appears in every branch.
  */
 const indexRange = (from: number, to: number): string => {
   if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to))
@@ -48,8 +50,9 @@ const indexRange = (from: number, to: number): string => {
     ([kind, column]) => `SELECT '${kind}' AS kind, ${column} AS value, started_at, id FROM tb_spend_logs
       WHERE id > ${from} AND id <= ${to} AND ${column} IS NOT NULL`
   )
-  return `INSERT INTO tb_spend_log_index (kind, value, started_at, log_id)
-  SELECT kind, value, started_at, id FROM (${branches.join(" UNION ALL ")}) ORDER BY kind, value, started_at, id`
+  return `INSERT INTO tb_spend_log_index (kind, value, last_id, first_started, last_started, ids)
+  SELECT kind, value, max(id), min(started_at), max(started_at), json_group_array(id)
+  FROM (${branches.join(" UNION ALL ")}) GROUP BY kind, value`
 }
 
 const MOVE_WATERMARK = `UPDATE tb_spend_log_indexed SET through = ? WHERE id = 1`
@@ -67,9 +70,11 @@ export const install = (sql: SqlClient): Effect.Effect<void, SqlError> =>
     yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS tb_spend_log_index (
   kind TEXT NOT NULL,
   value TEXT NOT NULL,
-  started_at BIGINT NOT NULL,
-  log_id INTEGER NOT NULL,
-  PRIMARY KEY (kind, value, started_at, log_id)
+  last_id INTEGER NOT NULL,
+  first_started BIGINT NOT NULL,
+  last_started BIGINT NOT NULL,
+  ids TEXT NOT NULL,
+  PRIMARY KEY (kind, value, last_id)
 ) WITHOUT ROWID`)
     yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS tb_spend_log_indexed (
   id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -108,10 +113,11 @@ export const catchUp = (db: Database.Database): void => {
 }
 
 /**
- * The log rows whose `dimension` is `value` (and whose start is within `from` and `to`,
- * in epoch milliseconds, when given), as a condition on `tb_spend_logs`: indexed rows up
- * to the watermark, and rows above it read directly. One statement, so the two parts
- * see the same moment.
+ * The log rows whose `dimension` is `value`, as a condition on `tb_spend_logs`: the
+ * postings up to the watermark (only those whose start times reach into `from` and
+ * `to`, in epoch milliseconds, when given), and the rows above it read directly. One
+ * statement, so the two parts see the same moment. It narrows the rows to look at; the
+ * caller still filters their start times exactly.
  *
  * @example
  * // sql`SELECT * FROM tb_spend_logs WHERE ${SqliteSpendLogIndex.rowsOf(sql, "key", keyId, {})}`
@@ -123,11 +129,11 @@ export const rowsOf = (
   value: string,
   range: { readonly from?: number; readonly to?: number }
 ): Fragment => {
-  const since = range.from === undefined ? sql.literal("") : sql` AND started_at >= ${range.from}`
-  const until = range.to === undefined ? sql.literal("") : sql` AND started_at < ${range.to}`
+  const since = range.from === undefined ? sql.literal("") : sql` AND p.last_started >= ${range.from}`
+  const until = range.to === undefined ? sql.literal("") : sql` AND p.first_started < ${range.to}`
   return sql`id IN (
-    SELECT log_id FROM tb_spend_log_index WHERE kind = ${dimension} AND value = ${value}${since}${until}
-      AND log_id <= (${sql.literal(WATERMARK)})
+    SELECT j.value FROM tb_spend_log_index p, json_each(p.ids) j
+      WHERE p.kind = ${dimension} AND p.value = ${value}${since}${until}
     UNION ALL
     SELECT id FROM tb_spend_logs WHERE id > (${sql.literal(WATERMARK)}) AND ${sql(DIMENSIONS[dimension])} = ${value}
   )`
