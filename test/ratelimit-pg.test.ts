@@ -45,14 +45,15 @@ describePg("PostgreSQL rate limits", () => {
       const sql = Context.get(client, SqlClient)
       const migrate = Effect.provide(SqlStore.migrate, client)
       yield* migrate
-      // Back to before migration 5: its record gone, and an acquire that answers a refusal
-      // with the refusing rule's remaining only, as the one of migration 2 used to.
-      yield* sql`DELETE FROM teambudget_migrations WHERE migration_id = 5`
+      // Back to before migration 5: its record and those of later ones gone (the migrator runs
+      // only ids above the latest applied), and an acquire that answers a refusal with the
+      // refusing rule's remaining only, as the one of migration 2 used to.
+      yield* sql`DELETE FROM teambudget_migrations WHERE migration_id >= 5`
       yield* sql.unsafe(`CREATE OR REPLACE FUNCTION tb_rate_acquire(
         p_buckets text[], p_kinds text[], p_limits float8[], p_tokens float8,
         p_now float8, p_lease_millis float8, p_ticket text, p_async boolean
       ) RETURNS float8[] LANGUAGE sql AS $$ SELECT ARRAY[0, 0, 1000, 0]::float8[] $$`)
-      expect(yield* migrate).toEqual([[5, "rate_refusal_remaining"]])
+      expect((yield* migrate)[0]).toEqual([5, "rate_refusal_remaining"])
       const store = yield* Effect.map(
         Layer.build(SqlStore.layer().pipe(Layer.provide(Layer.succeedContext(client)))),
         Context.get(RateLimitStore)

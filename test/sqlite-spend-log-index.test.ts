@@ -12,6 +12,7 @@ import { join } from "node:path"
 import * as Migrator from "@effect/sql/Migrator"
 import { SqlClient } from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
+import Database from "better-sqlite3"
 import { DateTime, Effect, Layer, Option, Schema } from "effect"
 import {
   Ids,
@@ -171,6 +172,41 @@ describe("the embedded store's spend log side index", () => {
             yield* logRequests(CATCH_UP_ROWS + 100, CATCH_UP_ROWS + 500)
             expect(yield* watermark).toBe(CATCH_UP_ROWS + 100)
             expect(yield* expectFiltersExact).toBe(CATCH_UP_ROWS + 500)
+          })
+        )
+      ),
+    60_000
+  )
+
+  it.live(
+    "postings that cannot be written leave the batch's steps committed, and are written later",
+    () =>
+      onFile((filename) =>
+        withStore(
+          filename,
+          Effect.gen(function* () {
+            // Moving the watermark fails, after the postings were written: both must go, or the
+            // same rows would be posted again (and refused as duplicates) at every later try.
+            const other = new Database(filename)
+            other.exec(`CREATE TRIGGER tb_test_refuse BEFORE UPDATE ON tb_spend_log_indexed
+              BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`)
+            yield* logRequests(0, CATCH_UP_ROWS + 100)
+            expect(yield* watermark).toBe(0)
+            const sql = yield* SqlClient
+            const logged = yield* sql<{ readonly n: number }>`SELECT count(*) AS n FROM tb_spend_logs`
+            expect(logged[0]?.n).toBe(CATCH_UP_ROWS + 100)
+            const spend = yield* Effect.flatMap(SpendLedger, (ledger) => ledger.spendOf({ kind: "global" }))
+            // Each request i settled i + 1 nano-dollars: 1 + 2 + ... + n.
+            const n = BigInt(CATCH_UP_ROWS + 100)
+            expect(spend.total).toBe(Money.make((n * (n + 1n)) / 2n))
+            const posted = yield* sql<{ readonly n: number }>`SELECT count(*) AS n FROM tb_spend_log_index`
+            expect(posted[0]?.n).toBe(0)
+            other.exec("DROP TRIGGER tb_test_refuse")
+            other.close()
+            // The next try, as many rows later, indexes everything above the watermark.
+            yield* logRequests(CATCH_UP_ROWS + 100, 2 * CATCH_UP_ROWS + 200)
+            expect(yield* watermark).toBe(2 * CATCH_UP_ROWS + 200)
+            expect(yield* expectFiltersExact).toBe(2 * CATCH_UP_ROWS + 200)
           })
         )
       ),

@@ -404,8 +404,11 @@ export const make = (
     }
   }
   let queue: Array<Queued> = []
-  /** Spend log rows this connection wrote since its batches last indexed the log. */
+  /** Spend log rows this connection wrote since its batches last tried to index the log. */
   let unindexed = 0
+  // A savepoint inside the batch: postings that fail to be written (a store whose schema is older
+  // than the code) are rolled back alone, and the ledger's steps commit as if nothing was tried.
+  const indexLog = db.transaction(() => SqliteSpendLogIndex.catchUp(db))
 
   // BEGIN IMMEDIATE: another process on the same file makes a batch wait (busy_timeout) before reading, never midway.
   const batch = db.transaction((steps: ReadonlyArray<Queued>) => {
@@ -413,8 +416,12 @@ export const make = (
     for (const step of steps) if (!step.cancelled) step.run()
     writeDirty()
     if (unindexed >= SqliteSpendLogIndex.CATCH_UP_ROWS) {
-      SqliteSpendLogIndex.catchUp(db)
       unindexed = 0
+      try {
+        indexLog()
+      } catch {
+        // Tried again after as many rows; until then queries read the rows above the watermark directly.
+      }
     }
     seal()
   }).immediate

@@ -40,20 +40,19 @@ const WATERMARK = `SELECT through FROM tb_spend_log_indexed WHERE id = 1`
 
 /**
  * Adds the postings of the log rows with ids in `(from, to]`: one row per filter value.
- * The bounds are whole numbers read from the log, written into the text because each
- * appears in every branch.
+ * Its parameters are the two bounds once per branch ({@link rangeOf}).
  */
-const indexRange = (from: number, to: number): string => {
-  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to))
-    throw new RangeError("log ids must be whole numbers")
-  const branches = Object.entries(DIMENSIONS).map(
-    ([kind, column]) => `SELECT '${kind}' AS kind, ${column} AS value, started_at, id FROM tb_spend_logs
-      WHERE id > ${from} AND id <= ${to} AND ${column} IS NOT NULL`
-  )
-  return `INSERT INTO tb_spend_log_index (kind, value, last_id, first_started, last_started, ids)
-  SELECT kind, value, max(id), min(started_at), max(started_at), json_group_array(id)
-  FROM (${branches.join(" UNION ALL ")}) GROUP BY kind, value`
-}
+const INDEX_RANGE = `INSERT INTO tb_spend_log_index (kind, value, last_id, first_started, last_started, ids)
+  SELECT kind, value, max(id), min(started_at), max(started_at), json_group_array(id) FROM (
+    SELECT 'key' AS kind, key_id AS value, started_at, id FROM tb_spend_logs WHERE id > ? AND id <= ?
+    UNION ALL
+    SELECT 'user', user_id, started_at, id FROM tb_spend_logs WHERE id > ? AND id <= ? AND user_id IS NOT NULL
+    UNION ALL
+    SELECT 'team', team_id, started_at, id FROM tb_spend_logs WHERE id > ? AND id <= ? AND team_id IS NOT NULL
+  ) GROUP BY kind, value`
+
+/** The parameters of {@link INDEX_RANGE}. */
+const rangeOf = (from: number, to: number): ReadonlyArray<number> => [from, to, from, to, from, to]
 
 const MOVE_WATERMARK = `UPDATE tb_spend_log_indexed SET through = ? WHERE id = 1`
 
@@ -85,11 +84,11 @@ export const install = (sql: SqlClient): Effect.Effect<void, SqlError> =>
     )
     const rows = yield* sql.unsafe<{ readonly last: number }>(LAST_ID)
     const last = rows[0]?.last ?? 0
-    yield* sql.unsafe(indexRange(0, last))
+    yield* sql.unsafe(INDEX_RANGE, rangeOf(0, last))
     yield* sql.unsafe(MOVE_WATERMARK, [last])
-    for (const name of ["tb_spend_logs_key", "tb_spend_logs_user", "tb_spend_logs_team"]) {
-      yield* sql.unsafe(`DROP INDEX IF EXISTS ${name}`)
-    }
+    yield* sql.unsafe(`DROP INDEX IF EXISTS tb_spend_logs_key`)
+    yield* sql.unsafe(`DROP INDEX IF EXISTS tb_spend_logs_user`)
+    yield* sql.unsafe(`DROP INDEX IF EXISTS tb_spend_logs_team`)
   })
 
 /** Reads a whole-number column that better-sqlite3 may answer as a bigint. */
@@ -108,7 +107,7 @@ export const catchUp = (db: Database.Database): void => {
   const through = whole(db.prepare(WATERMARK).get(), "through")
   const last = whole(db.prepare(LAST_ID).get(), "last")
   if (last <= through) return
-  db.prepare(indexRange(through, last)).run()
+  db.prepare(INDEX_RANGE).run(...rangeOf(through, last))
   db.prepare(MOVE_WATERMARK).run(last)
 }
 
