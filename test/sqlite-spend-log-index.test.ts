@@ -51,6 +51,8 @@ const KEYS = 7
 const USERS = 5
 const TEAMS = 3
 const BASE = Date.UTC(2026, 10, 1)
+/** A history the migration indexes in more than one run. */
+const OLD_ROWS = 70_000
 
 /** Request `i`: its key, user (none for every sixth) and team (none for every fourth) vary independently. */
 const who = (i: number) => ({
@@ -213,57 +215,76 @@ describe("the embedded store's spend log side index", () => {
     60_000
   )
 
-  it.live("a log written before the index existed is indexed whole by the migration", () =>
-    onFile((filename) =>
-      Effect.gen(function* () {
-        const before = Object.fromEntries(Object.entries(migrations).filter(([id]) => !id.startsWith("6_")))
-        // A store of the release before: migrated without the index, then used.
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            const sql = yield* SqlClient
-            yield* sql.withTransaction(
-              Effect.zipRight(
-                Dialect.prepareMigrations(sql, MIGRATIONS_TABLE),
-                Migrator.make({})({ loader: Migrator.fromRecord(before), table: MIGRATIONS_TABLE })
+  it.live(
+    "a log written before the index existed is indexed whole by the migration",
+    () =>
+      onFile((filename) =>
+        Effect.gen(function* () {
+          const before = Object.fromEntries(Object.entries(migrations).filter(([id]) => !id.startsWith("6_")))
+          // A store of the release before: migrated without the index, then used.
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const sql = yield* SqlClient
+              yield* sql.withTransaction(
+                Effect.zipRight(
+                  Dialect.prepareMigrations(sql, MIGRATIONS_TABLE),
+                  Migrator.make({})({ loader: Migrator.fromRecord(before), table: MIGRATIONS_TABLE })
+                )
               )
-            )
-            const indexes = yield* sql<{
-              readonly name: string
-            }>`SELECT name FROM sqlite_master WHERE type = 'index'`
-            expect(indexes.map((row) => row.name)).toContain("tb_spend_logs_key")
-          }).pipe(Effect.provide(SqlStore.sqliteClient({ filename })))
-        )
-        // The old store's rows, written as it wrote them (the ledger's portable insert).
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            const sql = yield* SqlClient
-            for (let i = 0; i < 40; i++) {
-              const { keyId: key, userId: user, teamId: team } = who(i)
-              yield* sql`INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label, user_id, team_id,
-                organization_id, end_user, model, prompt_tokens, completion_tokens, cost, started_at, ended_at, status)
-                VALUES (${`old-${String(i).padStart(3, "0")}`}, ${key}, ${"a".repeat(64)}, ${"sk-...test"},
-                ${Option.getOrNull(user)}, ${Option.getOrNull(team)}, NULL, NULL, ${"gpt-test"}, 1, 1, ${i + 1},
-                ${BASE + i * 100_000}, ${BASE + i * 100_000 + 1}, ${"success"})`
-            }
-          }).pipe(Effect.provide(SqlStore.sqliteClient({ filename })))
-        )
-        // The new release migrates at start-up: the old rows are indexed and the old indexes gone.
-        yield* withStore(
-          filename,
-          Effect.gen(function* () {
-            const sql = yield* SqlClient
-            expect(yield* watermark).toBe(40)
-            const indexes = yield* sql<{
-              readonly name: string
-            }>`SELECT name FROM sqlite_master WHERE type = 'index'`
-            expect(indexes.map((row) => row.name)).not.toContain("tb_spend_logs_key")
-            expect(yield* expectFiltersExact).toBe(40)
-            // And the log goes on from there.
-            yield* logRequests(1000, 1100)
-            expect(yield* expectFiltersExact).toBe(140)
+              const indexes = yield* sql<{
+                readonly name: string
+              }>`SELECT name FROM sqlite_master WHERE type = 'index'`
+              expect(indexes.map((row) => row.name)).toContain("tb_spend_logs_key")
+            }).pipe(Effect.provide(SqlStore.sqliteClient({ filename })))
+          )
+          // The old store's history, in the columns its ledger wrote; long enough that the
+          // migration indexes it in several runs.
+          yield* Effect.sync(() => {
+            const old = new Database(filename)
+            const insert =
+              old.prepare(`INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label, user_id,
+            team_id, organization_id, end_user, model, prompt_tokens, completion_tokens, cost, started_at, ended_at,
+            status) VALUES (?, ?, ?, 'sk-...test', ?, ?, NULL, NULL, 'gpt-test', 1, 1, ?, ?, ?, 'success')`)
+            old.transaction(() => {
+              for (let i = 0; i < OLD_ROWS; i++) {
+                const { keyId: key, userId: user, teamId: team } = who(i)
+                const started = BASE + ((i * 7919) % 5000) * 1_000
+                insert.run(
+                  `old-${i}`,
+                  key,
+                  "a".repeat(64),
+                  Option.getOrNull(user),
+                  Option.getOrNull(team),
+                  i + 1,
+                  started,
+                  started + 1
+                )
+              }
+            })()
+            old.close()
           })
-        )
-      })
-    )
+          // The new release migrates at start-up: the old rows are indexed and the old indexes gone.
+          yield* withStore(
+            filename,
+            Effect.gen(function* () {
+              const sql = yield* SqlClient
+              expect(yield* watermark).toBe(OLD_ROWS)
+              const runs = yield* sql<{
+                readonly n: number
+              }>`SELECT count(*) AS n FROM tb_spend_log_index WHERE kind = 'key' AND value = 'key-0'`
+              expect(runs[0]?.n).toBeGreaterThan(1)
+              const indexes = yield* sql<{
+                readonly name: string
+              }>`SELECT name FROM sqlite_master WHERE type = 'index'`
+              expect(indexes.map((row) => row.name)).not.toContain("tb_spend_logs_key")
+              expect(yield* expectFiltersExact).toBe(OLD_ROWS)
+              // And the log goes on from there.
+              yield* logRequests(OLD_ROWS, OLD_ROWS + 100)
+              expect(yield* expectFiltersExact).toBe(OLD_ROWS + 100)
+            })
+          )
+        })
+      ),
+    60_000
   )
 })

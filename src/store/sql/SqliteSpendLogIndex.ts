@@ -27,14 +27,22 @@ import type { Fragment } from "@effect/sql/Statement"
 import type Database from "better-sqlite3"
 import { Effect } from "effect"
 
-/** The filters the side index serves, by the log column each reads. */
+/** The filters the side index serves, by the log column each reads. @since 0.1.0 */
 export const DIMENSIONS = { key: "key_id", user: "user_id", team: "team_id" } as const
 
 /** @since 0.1.0 */
 export type Dimension = keyof typeof DIMENSIONS
 
-/** Rows this process logged before its batches index them; a query reads at most about this many unindexed rows. */
+/**
+ * Rows a connection logs before its batches index them: a query reads about this many
+ * rows (per process writing) above the watermark directly.
+ *
+ * @since 0.1.0
+ */
 export const CATCH_UP_ROWS = 1024
+
+/** Log ids per postings run when the migration indexes a log that already exists. */
+const MIGRATION_RUN = 65_536
 
 const WATERMARK = `SELECT through FROM tb_spend_log_indexed WHERE id = 1`
 
@@ -57,6 +65,12 @@ const rangeOf = (from: number, to: number): ReadonlyArray<number> => [from, to, 
 const MOVE_WATERMARK = `UPDATE tb_spend_log_indexed SET through = ? WHERE id = 1`
 
 const LAST_ID = `SELECT coalesce(max(id), 0) AS last FROM tb_spend_logs`
+
+/** Reads a whole-number column that better-sqlite3 may answer as a bigint. */
+const whole = (row: unknown, column: string): number => {
+  const value: unknown = typeof row === "object" && row !== null ? Reflect.get(row, column) : undefined
+  return typeof value === "bigint" ? Number(value) : typeof value === "number" ? value : 0
+}
 
 /**
  * The `6_spend_log_side_index` migration on SQLite: makes the index and its watermark,
@@ -82,20 +96,16 @@ export const install = (sql: SqlClient): Effect.Effect<void, SqlError> =>
     yield* sql.unsafe(
       `INSERT INTO tb_spend_log_indexed (id, through) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`
     )
-    const rows = yield* sql.unsafe<{ readonly last: number }>(LAST_ID)
-    const last = rows[0]?.last ?? 0
-    yield* sql.unsafe(INDEX_RANGE, rangeOf(0, last))
+    const last = whole((yield* sql.unsafe(LAST_ID))[0], "last")
+    // In runs, so that a start-date filter can skip most of a long history's postings.
+    for (let from = 0; from < last; from += MIGRATION_RUN) {
+      yield* sql.unsafe(INDEX_RANGE, rangeOf(from, Math.min(from + MIGRATION_RUN, last)))
+    }
     yield* sql.unsafe(MOVE_WATERMARK, [last])
     yield* sql.unsafe(`DROP INDEX IF EXISTS tb_spend_logs_key`)
     yield* sql.unsafe(`DROP INDEX IF EXISTS tb_spend_logs_user`)
     yield* sql.unsafe(`DROP INDEX IF EXISTS tb_spend_logs_team`)
   })
-
-/** Reads a whole-number column that better-sqlite3 may answer as a bigint. */
-const whole = (row: unknown, column: string): number => {
-  const value: unknown = typeof row === "object" && row !== null ? Reflect.get(row, column) : undefined
-  return typeof value === "bigint" ? Number(value) : typeof value === "number" ? value : 0
-}
 
 /**
  * Indexes every logged row above the watermark and moves it; synchronous, inside the
