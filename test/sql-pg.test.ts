@@ -40,6 +40,7 @@ import { limits, teamId, usd } from "./support/fixtures.js"
 import { describePg, PG_HOST, PG_PORT, pgUrl, schemaIn, useDatabase } from "./support/postgres.js"
 import {
   bigMoney,
+  concurrentAuthorizeSettle,
   concurrentTeamBudget,
   corruptRows,
   makeTeamOf,
@@ -71,6 +72,24 @@ describePg("PostgreSQL store", () => {
       // No step was ever aborted for a deadlock (and so none had to be run again).
       expect((yield* Metric.value(conflictRetries)).count).toBe(retriesBefore)
     })
+  )
+
+  it.scoped(
+    "400 concurrent authorize+settle through two pools against a team budget that fits 25: 25 admitted",
+    () =>
+      Effect.gen(function* () {
+        const url = Redacted.make(pgUrl(database.name, yield* schemaIn(database.name)))
+        // Two instances: each its own pool, store, key cache and policy.
+        const instance = () =>
+          Layer.build(
+            policyOver(SqlStore.layer()).pipe(
+              Layer.provideMerge(SqlStore.pgClient({ url, maxConnections: 8 }))
+            )
+          )
+        const first = yield* instance()
+        const second = yield* instance()
+        yield* concurrentAuthorizeSettle([first, second], 400)
+      })
   )
 
   it.scoped("a corrupt row fails only its owner's requests, with CorruptRecord", () =>

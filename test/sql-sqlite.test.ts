@@ -14,6 +14,7 @@ import { hold, makeWorld, settle } from "./conformance/fixtures.js"
 import { limits, teamId, usd } from "./support/fixtures.js"
 import {
   bigMoney,
+  concurrentAuthorizeSettle,
   concurrentTeamBudget,
   corruptRows,
   migrateTwice,
@@ -35,6 +36,15 @@ describe("SQLite store", () => {
       const store = yield* Layer.build(fresh())
       yield* concurrentTeamBudget([store], 400)
     })
+  )
+
+  it.scoped(
+    "400 concurrent authorize+settle in one process against a team budget that fits 25: 25 admitted",
+    () =>
+      Effect.gen(function* () {
+        const instance = yield* Layer.build(policyOver(SqlStore.layer()).pipe(Layer.provideMerge(fresh())))
+        yield* concurrentAuthorizeSettle([instance], 400)
+      })
   )
 
   it.effect("a corrupt row fails only its owner's requests, with CorruptRecord", () =>

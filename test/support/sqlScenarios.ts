@@ -135,15 +135,30 @@ export const concurrentTeamBudget = (
       Array.from({ length: requests }, (_, i) => attempt(i)),
       { concurrency: "unbounded" }
     )
-    const admitted = results.filter(Boolean).length
+    yield* expectExactTeam(instances, members, results.filter(Boolean).length, usd(1))
+  })
+
+/**
+ * What every instance must see after the requests on team "pool" are done: exactly
+ * 25 admitted, the team charged 25 times `each` and never more, the spend log summing
+ * to the team's spend with one row per admitted request, and nothing left held.
+ */
+const expectExactTeam = (
+  instances: ReadonlyArray<Context.Context<StoreServices>>,
+  members: ReadonlyArray<Member>,
+  admitted: number,
+  each: Money.Money
+) =>
+  Effect.gen(function* () {
     const check = Effect.gen(function* () {
       const ledger = yield* SpendLedger
       const team = yield* ledger.spendOf({ kind: "team", id: teamId("pool") })
       const logs = yield* Effect.flatMap(SpendLogRepo, (repo) => repo.query({ limit: 100_000 }))
       const logged = logs.reduce((sum, row) => Money.add(sum, row.cost), Money.zero)
+      const budget = Money.make(25n * each)
       expect(admitted).toBe(25)
-      expect(team.total).toBe(usd(25))
-      expect(team.total <= usd(25)).toBe(true)
+      expect(team.total).toBe(budget)
+      expect(team.total <= budget).toBe(true)
       expect(logged).toBe(team.total)
       expect(logs.length).toBe(admitted)
       for (const member of members) {
@@ -152,6 +167,55 @@ export const concurrentTeamBudget = (
     })
     // Every instance sees the same, committed state.
     for (const instance of instances) yield* Effect.provide(check, instance)
+  })
+
+/**
+ * `requests` concurrent authorize+settle through `BudgetPolicy` (key authentication,
+ * pricing, a strict hold, the charge), spread over `instances` (each a store and a
+ * policy of its own), against a team budget that fits exactly 25 of them: the checks
+ * of {@link concurrentTeamBudget}. Any failure other than `BudgetExceeded` fails the test.
+ */
+export const concurrentAuthorizeSettle = (
+  instances: ReadonlyArray<Context.Context<StoreServices | BudgetPolicy.BudgetPolicy | Pricing.Pricing>>,
+  requests: number
+) =>
+  Effect.gen(function* () {
+    const first = instances[0]
+    if (first === undefined) return yield* Effect.dieMessage("no store instance")
+    // Settled at the worst case the hold reserved, so 25 holds and 25 charges are the same money.
+    const usage = { promptTokens: 100, completionTokens: 100 }
+    const each = yield* Effect.provide(
+      Effect.flatMap(Pricing.Pricing, (pricing) => pricing.cost("small", usage)),
+      first
+    )
+    const names = Array.from({ length: 8 }, (_, i) => `member${i}`)
+    const teamLimits = new Limits.Limits({ ...Limits.none, maxBudget: Option.some(Money.make(25n * each)) })
+    const members = yield* Effect.provide(makeTeamOf(names, teamLimits), first)
+    const attempt = (i: number) => {
+      const member = members[i % members.length]
+      const instance = instances[i % instances.length]
+      if (member === undefined || instance === undefined) return Effect.dieMessage("no member")
+      return Effect.gen(function* () {
+        const policy = yield* BudgetPolicy.BudgetPolicy
+        const admission = yield* policy.authorize({
+          apiKey: member.token,
+          model: "small",
+          promptTokens: usage.promptTokens,
+          maxOutputTokens: usage.completionTokens
+        })
+        yield* Effect.yieldNow()
+        yield* policy.settle(admission, usage)
+        return true
+      }).pipe(
+        Effect.catchTag("BudgetExceeded", () => Effect.succeed(false)),
+        Effect.provide(instance)
+      )
+    }
+    const results = yield* Effect.all(
+      Array.from({ length: requests }, (_, i) => attempt(i)),
+      { concurrency: "unbounded" }
+    )
+    yield* expectExactTeam(instances, members, results.filter(Boolean).length, each)
   })
 
 /** The request path over a store: key authentication, the policy, and test prices. */
