@@ -26,7 +26,7 @@ import {
 } from "../src/index.js"
 import * as Dialect from "../src/store/sql/Dialect.js"
 import { migrations, MIGRATIONS_TABLE } from "../src/store/sql/Migrations.js"
-import { CATCH_UP_ROWS } from "../src/store/sql/SqliteSpendLogIndex.js"
+import { CATCH_UP_ROWS, catchUp, WALK_PAGE } from "../src/store/sql/SqliteSpendLogIndex.js"
 import { holdId, requestId } from "./conformance/fixtures.js"
 import { keyId, teamId, userId } from "./support/fixtures.js"
 
@@ -121,6 +121,7 @@ const expectFiltersExact = Effect.gen(function* () {
   for (let k = 0; k <= KEYS; k++) {
     const id = keyId(`key-${k}`)
     cases.push({ filter: { keyId: id }, keep: (row) => row.keyId === id })
+    cases.push({ filter: { keyId: id, limit: 7 }, keep: (row) => row.keyId === id })
     cases.push({
       filter: { keyId: id, startDate: from, endDate: to },
       keep: (row) => row.keyId === id && within(row)
@@ -209,6 +210,57 @@ describe("the embedded store's spend log side index", () => {
             yield* logRequests(CATCH_UP_ROWS + 100, 2 * CATCH_UP_ROWS + 200)
             expect(yield* watermark).toBe(2 * CATCH_UP_ROWS + 200)
             expect(yield* expectFiltersExact).toBe(2 * CATCH_UP_ROWS + 200)
+          })
+        )
+      ),
+    60_000
+  )
+
+  it.live(
+    "a filter walks many runs of postings, newest first, and answers exactly",
+    () =>
+      onFile((filename) =>
+        withStore(
+          filename,
+          Effect.gen(function* () {
+            // Far more runs per key than one page of the walk: ten rows, then a catch-up, over and over,
+            // with start times out of order across runs.
+            const runs = 3 * WALK_PAGE
+            yield* Effect.sync(() => {
+              const other = new Database(filename)
+              const insert =
+                other.prepare(`INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label,
+                user_id, team_id, organization_id, end_user, model, prompt_tokens, completion_tokens, cost,
+                started_at, ended_at, status)
+                VALUES (?, ?, ?, 'sk-...test', ?, ?, NULL, NULL, 'gpt-test', 1, 1, ?, ?, ?, 'success')`)
+              for (let run = 0; run < runs; run++) {
+                other.transaction(() => {
+                  for (let n = 0; n < 10; n++) {
+                    const i = run * 10 + n
+                    const { keyId: key, userId: user, teamId: team } = who(i)
+                    const started = BASE + ((i * 7919) % 5000) * 1_000
+                    insert.run(
+                      `run-${i}`,
+                      key,
+                      "a".repeat(64),
+                      Option.getOrNull(user),
+                      Option.getOrNull(team),
+                      i + 1,
+                      started,
+                      started + 1
+                    )
+                  }
+                  catchUp(other)
+                })()
+              }
+              other.close()
+            })
+            const sql = yield* SqlClient
+            const postings = yield* sql<{
+              readonly n: number
+            }>`SELECT count(*) AS n FROM tb_spend_log_index WHERE kind = 'key' AND value = 'key-0'`
+            expect(postings[0]?.n).toBeGreaterThan(2 * WALK_PAGE)
+            expect(yield* expectFiltersExact).toBe(runs * 10)
           })
         )
       ),

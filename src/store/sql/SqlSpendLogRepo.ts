@@ -86,27 +86,31 @@ export const make = (context: RepoContext): SpendLogRepoShape => {
       if (filter.teamId !== undefined) clauses.push(sql`team_id = ${filter.teamId}`)
       if (filter.startDate !== undefined) clauses.push(sql`started_at >= ${filter.startDate.epochMillis}`)
       if (filter.endDate !== undefined) clauses.push(sql`started_at < ${filter.endDate.epochMillis}`)
-      const indexed = sideIndexed(filter)
-      if (embedded && indexed !== undefined) {
-        const range = {
-          ...(filter.startDate !== undefined ? { from: filter.startDate.epochMillis } : {}),
-          ...(filter.endDate !== undefined ? { to: filter.endDate.epochMillis } : {})
-        }
-        clauses.push(SqliteSpendLogIndex.rowsOf(sql, indexed[0], indexed[1], range))
-      }
       const limit = Math.max(0, Math.floor(filter.limit ?? DEFAULT_LIMIT))
-      const where = clauses.length === 0 ? sql.literal("") : sql` WHERE ${sql.and(clauses)}`
-      return yield* guard(
-        "spend_log.query",
-        timeout
-      )(
-        Effect.flatMap(
-          sql<Row>`SELECT request_id, key_id, key_hash, key_label, user_id, team_id, organization_id, end_user,
-            model, prompt_tokens, completion_tokens, cost, started_at, ended_at, status
-            FROM tb_spend_logs${where} ORDER BY started_at DESC, id DESC LIMIT ${limit}`,
-          decodeEach(decodeRow)
-        )
-      )
+      // By id when the side index named the rows: SQLite would otherwise walk the start-time index.
+      const select = (where: ReadonlyArray<Fragment>, byId: boolean) =>
+        sql<Row>`SELECT id, request_id, key_id, key_hash, key_label, user_id, team_id, organization_id, end_user,
+          model, prompt_tokens, completion_tokens, cost, started_at, ended_at, status
+          FROM tb_spend_logs${byId ? sql.literal(" NOT INDEXED") : sql.literal("")}${
+            where.length === 0 ? sql.literal("") : sql` WHERE ${sql.and(where)}`
+          }
+          ORDER BY started_at DESC, id DESC LIMIT ${limit}`
+      const indexed = sideIndexed(filter)
+      const rows =
+        embedded && indexed !== undefined && limit > 0
+          ? SqliteSpendLogIndex.newest(
+              sql,
+              indexed[0],
+              indexed[1],
+              {
+                ...(filter.startDate !== undefined ? { from: filter.startDate.epochMillis } : {}),
+                ...(filter.endDate !== undefined ? { to: filter.endDate.epochMillis } : {})
+              },
+              limit,
+              (condition) => select([...clauses, condition], true)
+            )
+          : select(clauses, false)
+      return yield* guard("spend_log.query", timeout)(Effect.flatMap(rows, decodeEach(decodeRow)))
     })
   }
 }

@@ -13,8 +13,8 @@
  * rows in the run (a JSON array) and the span of their start times. The ledger's
  * batches index the rows above a watermark (`tb_spend_log_indexed.through`) once
  * enough have gathered (`catchUp`): a few rows written for about a thousand logged. A
- * query reads the postings up to the watermark and the few rows above it in one
- * statement, so it never misses a row.
+ * query reads the rows above the watermark, then walks the postings from the newest
+ * back until no earlier run can hold a newer row ({@link newest}).
  *
  * Log ids only grow (`AUTOINCREMENT`, one writer at a time), so the watermark is exact.
  * PostgreSQL keeps its ordinary indexes; nothing here runs there.
@@ -122,28 +122,102 @@ export const catchUp = (db: Database.Database): void => {
 }
 
 /**
- * The log rows whose `dimension` is `value`, as a condition on `tb_spend_logs`: the
- * postings up to the watermark (only those whose start times reach into `from` and
- * `to`, in epoch milliseconds, when given), and the rows above it read directly. One
- * statement, so the two parts see the same moment. It narrows the rows to look at; the
- * caller still filters their start times exactly.
+ * The postings read per step of {@link newest}'s walk: the first step reads
+ * {@link WALK_FIRST_PAGE}, each later one twice as many, up to this. A posting holds a
+ * run's rows of one value, from one to about a thousand, so the walk starts small.
  *
- * @example
- * // sql`SELECT * FROM tb_spend_logs WHERE ${SqliteSpendLogIndex.rowsOf(sql, "key", keyId, {})}`
  * @since 0.1.0
  */
-export const rowsOf = (
+export const WALK_PAGE = 128
+
+/** @since 0.1.0 */
+export const WALK_FIRST_PAGE = 4
+
+/** A log row as a query reads it: at least its start and id, which order the log. */
+type LogRow = Record<string, unknown>
+
+const numberOf = (row: LogRow, column: string): number => whole(row, column)
+
+/** Newest first: by start, then by id, as the log is listed. */
+const newerFirst = (a: LogRow, b: LogRow): number =>
+  numberOf(b, "started_at") - numberOf(a, "started_at") || numberOf(b, "id") - numberOf(a, "id")
+
+/**
+ * The newest `limit` log rows whose `dimension` is `value`, among those `fetch` keeps.
+ * `fetch(condition)` reads the rows meeting `condition` and the caller's own filters,
+ * newest first, at most `limit`, with their `started_at` and `id`; it should find them
+ * by id (`NOT INDEXED`), as the condition names ids or a range of them.
+ *
+ * It reads the rows above the watermark, then walks the postings from the latest run
+ * back, a page at a time (pages growing from {@link WALK_FIRST_PAGE} to
+ * {@link WALK_PAGE}), and stops once no earlier run can hold a row newer than the
+ * `limit`-th found: an earlier run's rows all have smaller ids, so one that started at
+ * the same moment still comes after. A busy key's newest rows cost a page or two
+ * instead of its whole history. `from` and `to` (epoch milliseconds) skip the runs
+ * whose start times lie outside them; the caller still filters start times exactly.
+ *
+ * The statements are separate: a row posted between two of them is read twice and
+ * kept once, and none that was logged before the walk began is missed.
+ *
+ * @since 0.1.0
+ */
+export const newest = <E, R>(
   sql: SqlClient,
   dimension: Dimension,
   value: string,
-  range: { readonly from?: number; readonly to?: number }
-): Fragment => {
-  const since = range.from === undefined ? sql.literal("") : sql` AND p.last_started >= ${range.from}`
-  const until = range.to === undefined ? sql.literal("") : sql` AND p.first_started < ${range.to}`
-  return sql`id IN (
-    SELECT j.value FROM tb_spend_log_index p, json_each(p.ids) j
-      WHERE p.kind = ${dimension} AND p.value = ${value}${since}${until}
-    UNION ALL
-    SELECT id FROM tb_spend_logs WHERE id > (${sql.literal(WATERMARK)}) AND ${sql(DIMENSIONS[dimension])} = ${value}
-  )`
-}
+  range: { readonly from?: number; readonly to?: number },
+  limit: number,
+  fetch: (condition: Fragment) => Effect.Effect<ReadonlyArray<LogRow>, E, R>
+): Effect.Effect<ReadonlyArray<LogRow>, E | SqlError, R> =>
+  Effect.gen(function* () {
+    // Every statement names the postings `p` (json_each has a `value` column of its own).
+    const spans = [
+      sql`p.kind = ${dimension}`,
+      sql`p.value = ${value}`,
+      ...(range.from === undefined ? [] : [sql`p.last_started >= ${range.from}`]),
+      ...(range.to === undefined ? [] : [sql`p.first_started < ${range.to}`])
+    ]
+    let found = new Map<number, LogRow>()
+    const keep = (rows: ReadonlyArray<LogRow>) => {
+      for (const row of rows) found.set(numberOf(row, "id"), row)
+      const sorted = [...found.values()].sort(newerFirst).slice(0, limit)
+      found = new Map(sorted.map((row) => [numberOf(row, "id"), row]))
+      return sorted
+    }
+    let listed = keep(
+      yield* fetch(sql`id > (${sql.literal(WATERMARK)}) AND ${sql(DIMENSIONS[dimension])} = ${value}`)
+    )
+    let before: number | undefined
+    for (let size = WALK_FIRST_PAGE; ; size = Math.min(2 * size, WALK_PAGE)) {
+      const below = before === undefined ? [] : [sql`p.last_id < ${before}`]
+      const page =
+        yield* sql`SELECT p.last_id FROM tb_spend_log_index p WHERE ${sql.and([...spans, ...below])}
+        ORDER BY p.last_id DESC LIMIT ${size}`
+      const high = page[0]
+      const low = page[page.length - 1]
+      if (high === undefined || low === undefined) break
+      before = numberOf(low, "last_id")
+      listed = keep(
+        yield* fetch(
+          sql`id IN (SELECT j.value FROM tb_spend_log_index p, json_each(p.ids) j WHERE ${sql.and([
+            ...spans,
+            sql`p.last_id <= ${numberOf(high, "last_id")}`,
+            sql`p.last_id >= ${before}`
+          ])})`
+        )
+      )
+      if (page.length < size) break
+      const cutoff = listed[limit - 1]
+      if (cutoff === undefined) continue
+      const rest = yield* sql`SELECT max(p.last_started) AS latest FROM tb_spend_log_index p
+        WHERE ${sql.and([...spans, sql`p.last_id < ${before}`])}`
+      const latest: unknown = rest[0]?.["latest"]
+      if (
+        latest === null ||
+        latest === undefined ||
+        whole(rest[0], "latest") <= numberOf(cutoff, "started_at")
+      )
+        break
+    }
+    return listed
+  })
