@@ -61,6 +61,31 @@ const who = (i: number) => ({
   teamId: i % 4 === 0 ? Option.none() : Option.some(teamId(`team-${i % TEAMS}`))
 })
 
+/** When request `i` started: out of id order on purpose (a request that started earlier may settle later). */
+const startOf = (i: number): number => BASE + ((i * 7919) % 5000) * 1_000
+
+/** Log rows for requests `from` to `to - 1`, written straight into the table on `db`, as the ledger writes them. */
+const writeRows = (db: Database.Database, from: number, to: number, prefix: string) => {
+  const insert =
+    db.prepare(`INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label, user_id, team_id,
+    organization_id, end_user, model, prompt_tokens, completion_tokens, cost, started_at, ended_at, status)
+    VALUES (?, ?, ?, 'sk-...test', ?, ?, NULL, NULL, 'gpt-test', 1, 1, ?, ?, ?, 'success')`)
+  for (let i = from; i < to; i++) {
+    const { keyId: key, userId: user, teamId: team } = who(i)
+    const started = startOf(i)
+    insert.run(
+      `${prefix}-${i}`,
+      key,
+      "a".repeat(64),
+      Option.getOrNull(user),
+      Option.getOrNull(team),
+      i + 1,
+      started,
+      started + 1
+    )
+  }
+}
+
 /** Holds and settles requests `from` to `to - 1` through the ledger, all waiting at once. */
 const logRequests = (from: number, to: number) =>
   Effect.flatMap(SpendLedger, (ledger) =>
@@ -85,8 +110,7 @@ const logRequests = (from: number, to: number) =>
             model: "gpt-test",
             promptTokens: 1,
             completionTokens: 1,
-            // Out of order on purpose: a request that started earlier may settle later.
-            startedAt: DateTime.unsafeMake(BASE + ((i * 7919) % 5000) * 1_000),
+            startedAt: DateTime.unsafeMake(startOf(i)),
             status: "success"
           })
         }),
@@ -228,28 +252,9 @@ describe("the embedded store's spend log side index", () => {
             const runs = 3 * WALK_PAGE
             yield* Effect.sync(() => {
               const other = new Database(filename)
-              const insert =
-                other.prepare(`INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label,
-                user_id, team_id, organization_id, end_user, model, prompt_tokens, completion_tokens, cost,
-                started_at, ended_at, status)
-                VALUES (?, ?, ?, 'sk-...test', ?, ?, NULL, NULL, 'gpt-test', 1, 1, ?, ?, ?, 'success')`)
               for (let run = 0; run < runs; run++) {
                 other.transaction(() => {
-                  for (let n = 0; n < 10; n++) {
-                    const i = run * 10 + n
-                    const { keyId: key, userId: user, teamId: team } = who(i)
-                    const started = BASE + ((i * 7919) % 5000) * 1_000
-                    insert.run(
-                      `run-${i}`,
-                      key,
-                      "a".repeat(64),
-                      Option.getOrNull(user),
-                      Option.getOrNull(team),
-                      i + 1,
-                      started,
-                      started + 1
-                    )
-                  }
+                  writeRows(other, run * 10, run * 10 + 10, "run")
                   catchUp(other)
                 })()
               }
@@ -293,26 +298,7 @@ describe("the embedded store's spend log side index", () => {
           // migration indexes it in several runs.
           yield* Effect.sync(() => {
             const old = new Database(filename)
-            const insert =
-              old.prepare(`INSERT INTO tb_spend_logs (request_id, key_id, key_hash, key_label, user_id,
-            team_id, organization_id, end_user, model, prompt_tokens, completion_tokens, cost, started_at, ended_at,
-            status) VALUES (?, ?, ?, 'sk-...test', ?, ?, NULL, NULL, 'gpt-test', 1, 1, ?, ?, ?, 'success')`)
-            old.transaction(() => {
-              for (let i = 0; i < OLD_ROWS; i++) {
-                const { keyId: key, userId: user, teamId: team } = who(i)
-                const started = BASE + ((i * 7919) % 5000) * 1_000
-                insert.run(
-                  `old-${i}`,
-                  key,
-                  "a".repeat(64),
-                  Option.getOrNull(user),
-                  Option.getOrNull(team),
-                  i + 1,
-                  started,
-                  started + 1
-                )
-              }
-            })()
+            old.transaction(() => writeRows(old, 0, OLD_ROWS, "old"))()
             old.close()
           })
           // The new release migrates at start-up: the old rows are indexed and the old indexes gone.

@@ -101,6 +101,36 @@ export const makeTeamOf = (
   })
 
 /**
+ * Runs `requests` copies of `request` at once, member and instance taken in turn, and
+ * counts those admitted: a `BudgetExceeded` counts as refused, any other failure fails.
+ */
+const race = <E extends { readonly _tag: string }, R>(
+  instances: ReadonlyArray<Context.Context<R>>,
+  members: ReadonlyArray<Member>,
+  requests: number,
+  request: (member: Member) => Effect.Effect<void, E, R>
+) =>
+  Effect.map(
+    Effect.all(
+      Array.from({ length: requests }, (_, i) => {
+        const member = members[i % members.length]
+        const instance = instances[i % instances.length]
+        if (member === undefined || instance === undefined) return Effect.dieMessage("no member")
+        return request(member).pipe(
+          Effect.as(true),
+          Effect.catchIf(
+            (error) => error._tag === "BudgetExceeded",
+            () => Effect.succeed(false)
+          ),
+          Effect.provide(instance)
+        )
+      }),
+      { concurrency: "unbounded" }
+    ),
+    (results) => results.filter(Boolean).length
+  )
+
+/**
  * `requests` concurrent hold+settle of $1 against a team budget of $25, spread over
  * `instances` (store instances with their own connections): exactly 25 are admitted,
  * every other one is refused with `BudgetExceeded` (any other failure, a deadlock
@@ -116,26 +146,15 @@ export const concurrentTeamBudget = (
     if (first === undefined) return yield* Effect.dieMessage("no store instance")
     const names = Array.from({ length: 8 }, (_, i) => `member${i}`)
     const members = yield* Effect.provide(makeTeamOf(names, limits({ maxBudget: 25 })), first)
-    const attempt = (i: number) => {
-      const member = members[i % members.length]
-      const instance = instances[i % instances.length]
-      if (member === undefined || instance === undefined) return Effect.dieMessage("no member")
-      return Effect.gen(function* () {
+    const admitted = yield* race(instances, members, requests, (member) =>
+      Effect.gen(function* () {
         const ledger = yield* SpendLedger
         const held = yield* ledger.hold(holdRequest(member.world.scopes, usd(1)))
         yield* Effect.yieldNow()
         yield* ledger.settle(held, usd(1), logDraft(member.world, held, held.expiresAt))
-        return true
-      }).pipe(
-        Effect.catchTag("BudgetExceeded", () => Effect.succeed(false)),
-        Effect.provide(instance)
-      )
-    }
-    const results = yield* Effect.all(
-      Array.from({ length: requests }, (_, i) => attempt(i)),
-      { concurrency: "unbounded" }
+      })
     )
-    yield* expectExactTeam(instances, members, results.filter(Boolean).length, usd(1))
+    yield* expectExactTeam(instances, members, admitted, usd(1))
   })
 
 /**
@@ -191,11 +210,8 @@ export const concurrentAuthorizeSettle = (
     const names = Array.from({ length: 8 }, (_, i) => `member${i}`)
     const teamLimits = new Limits.Limits({ ...Limits.none, maxBudget: Option.some(Money.make(25n * each)) })
     const members = yield* Effect.provide(makeTeamOf(names, teamLimits), first)
-    const attempt = (i: number) => {
-      const member = members[i % members.length]
-      const instance = instances[i % instances.length]
-      if (member === undefined || instance === undefined) return Effect.dieMessage("no member")
-      return Effect.gen(function* () {
+    const admitted = yield* race(instances, members, requests, (member) =>
+      Effect.gen(function* () {
         const policy = yield* BudgetPolicy.BudgetPolicy
         const admission = yield* policy.authorize({
           apiKey: member.token,
@@ -205,17 +221,9 @@ export const concurrentAuthorizeSettle = (
         })
         yield* Effect.yieldNow()
         yield* policy.settle(admission, usage)
-        return true
-      }).pipe(
-        Effect.catchTag("BudgetExceeded", () => Effect.succeed(false)),
-        Effect.provide(instance)
-      )
-    }
-    const results = yield* Effect.all(
-      Array.from({ length: requests }, (_, i) => attempt(i)),
-      { concurrency: "unbounded" }
+      })
     )
-    yield* expectExactTeam(instances, members, results.filter(Boolean).length, each)
+    yield* expectExactTeam(instances, members, admitted, each)
   })
 
 /** The request path over a store: key authentication, the policy, and test prices. */
