@@ -136,11 +136,9 @@ export const WALK_FIRST_PAGE = 4
 /** A log row as a query reads it: at least its start and id, which order the log. */
 type LogRow = Record<string, unknown>
 
-const numberOf = (row: LogRow, column: string): number => whole(row, column)
-
 /** Newest first: by start, then by id, as the log is listed. */
 const newerFirst = (a: LogRow, b: LogRow): number =>
-  numberOf(b, "started_at") - numberOf(a, "started_at") || numberOf(b, "id") - numberOf(a, "id")
+  whole(b, "started_at") - whole(a, "started_at") || whole(b, "id") - whole(a, "id")
 
 /**
  * The newest `limit` log rows whose `dimension` is `value`, among those `fetch` keeps.
@@ -179,9 +177,9 @@ export const newest = <E, R>(
     ]
     let found = new Map<number, LogRow>()
     const keep = (rows: ReadonlyArray<LogRow>) => {
-      for (const row of rows) found.set(numberOf(row, "id"), row)
+      for (const row of rows) found.set(whole(row, "id"), row)
       const sorted = [...found.values()].sort(newerFirst).slice(0, limit)
-      found = new Map(sorted.map((row) => [numberOf(row, "id"), row]))
+      found = new Map(sorted.map((row) => [whole(row, "id"), row]))
       return sorted
     }
     let listed = keep(
@@ -196,12 +194,12 @@ export const newest = <E, R>(
       const high = page[0]
       const low = page[page.length - 1]
       if (high === undefined || low === undefined) break
-      before = numberOf(low, "last_id")
+      before = whole(low, "last_id")
       listed = keep(
         yield* fetch(
           sql`id IN (SELECT j.value FROM tb_spend_log_index p, json_each(p.ids) j WHERE ${sql.and([
             ...spans,
-            sql`p.last_id <= ${numberOf(high, "last_id")}`,
+            sql`p.last_id <= ${whole(high, "last_id")}`,
             sql`p.last_id >= ${before}`
           ])})`
         )
@@ -212,11 +210,7 @@ export const newest = <E, R>(
       const rest = yield* sql`SELECT max(p.last_started) AS latest FROM tb_spend_log_index p
         WHERE ${sql.and([...spans, sql`p.last_id < ${before}`])}`
       const latest: unknown = rest[0]?.["latest"]
-      if (
-        latest === null ||
-        latest === undefined ||
-        whole(rest[0], "latest") <= numberOf(cutoff, "started_at")
-      )
+      if (latest === null || latest === undefined || whole(rest[0], "latest") <= whole(cutoff, "started_at"))
         break
     }
     return listed
