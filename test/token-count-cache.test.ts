@@ -60,6 +60,25 @@ describe("TokenCountCache", () => {
     }
   })
 
+  it("recalls a remembered count, or remembers one made elsewhere (a short text never)", () => {
+    const counter = recording()
+    const cache = TokenCountCache.make(counter.count, 16)
+    const text = long("counted on a worker")
+    const remember = cache.recall(text)
+    if (typeof remember === "number") throw new Error("nothing was remembered yet")
+    remember(4242)
+    expect(cache.recall(text)).toBe(4242)
+    expect(cache.count(text)).toBe(4242)
+    const short = "a short text"
+    const nothing = cache.recall(short)
+    if (typeof nothing === "number") throw new Error("a short text is never remembered")
+    nothing(7)
+    expect(typeof cache.recall(short)).toBe("function")
+    expect(cache.size()).toBe(1)
+    // Nothing was counted here: the counts came from elsewhere.
+    expect(counter.asked).toEqual([])
+  })
+
   it("tells distinct long texts apart", () => {
     const cache = TokenCountCache.make(countText, 8)
     const a = long("alpha")

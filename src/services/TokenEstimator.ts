@@ -276,7 +276,7 @@ const build = (body: Body, count: Count): Either.Either<Estimate, InvalidRequest
  */
 export const estimateBody = (
   body: unknown,
-  count: (text: string) => number = countText
+  count: Count = countText
 ): Either.Either<Estimate, InvalidRequest> => Either.flatMap(decode(body), (decoded) => build(decoded, count))
 
 const decode = (body: unknown): Either.Either<Body, InvalidRequest> =>
@@ -349,12 +349,12 @@ export const layerWith = (options: TokenEstimatorOptions = {}): Layer.Layer<Toke
         const decoded = decode(body)
         if (Either.isLeft(decoded) || workers === undefined)
           return Either.flatMap(decoded, (b) => build(b, cache.count))
-        const aside: Array<string> = []
+        const aside: Array<{ readonly text: string; readonly remember: (tokens: number) => void }> = []
         const counted = build(decoded.right, (text) => {
           if (text.length < from) return cache.count(text)
           const known = cache.recall(text)
-          if (known !== undefined) return known
-          aside.push(text)
+          if (typeof known === "number") return known
+          aside.push({ text, remember: known })
           return 0
         })
         if (aside.length === 0 || Either.isLeft(counted)) return counted
@@ -362,11 +362,11 @@ export const layerWith = (options: TokenEstimatorOptions = {}): Layer.Layer<Toke
         return Effect.map(
           Effect.promise(() =>
             Promise.all(
-              aside.map((text) => {
+              aside.map(({ text, remember }) => {
                 // No worker ready yet (they are starting) or one failed: counted here.
                 const here = () => countText(text)
                 return (workers.count(text) ?? Promise.resolve(here())).catch(here).then((tokens) => {
-                  cache.remember(text, tokens)
+                  remember(tokens)
                   return tokens
                 })
               })

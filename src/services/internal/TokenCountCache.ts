@@ -17,10 +17,11 @@ export const MIN_CACHED_LENGTH = 512
 export interface TokenCountCache {
   /** The tokens of `text`, counted once per distinct long text while it stays remembered. */
   readonly count: (text: string) => number
-  /** The remembered count of `text`, if any (short texts never are). */
-  readonly recall: (text: string) => number | undefined
-  /** Remembers a count made elsewhere (short texts are not remembered). */
-  readonly remember: (text: string, tokens: number) => void
+  /**
+   * The remembered count of `text`; else how to remember its count once made elsewhere
+   * (the text is digested once for both; a short text is never remembered).
+   */
+  readonly recall: (text: string) => number | ((tokens: number) => void)
   /** How many counts are remembered. */
   readonly size: () => number
 }
@@ -35,6 +36,8 @@ export interface TokenCountCache {
  * cache.count(longSystemPrompt) // remembered
  * @since 0.1.0
  */
+const forgetting = (): void => {}
+
 export const make = (count: (text: string) => number, capacity: number): TokenCountCache => {
   // A Map iterates in insertion order: re-inserting on every hit keeps the oldest first.
   const counts = new Map<string, number>()
@@ -65,9 +68,10 @@ export const make = (count: (text: string) => number, capacity: number): TokenCo
       store(digest, tokens)
       return tokens
     },
-    recall: (text) => (cached(text) ? lookup(digestOf(text)) : undefined),
-    remember: (text, tokens) => {
-      if (cached(text)) store(digestOf(text), tokens)
+    recall: (text) => {
+      if (!cached(text)) return forgetting
+      const digest = digestOf(text)
+      return lookup(digest) ?? ((tokens) => store(digest, tokens))
     },
     size: () => counts.size
   }

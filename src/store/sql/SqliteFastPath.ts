@@ -27,6 +27,7 @@ import * as Money from "../../domain/Money.js"
 import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedger.js"
 import * as Counters from "./Counters.js"
 import * as Holds from "./Holds.js"
+import { preparedStatements } from "./SqliteConnection.js"
 import * as SpendLogRows from "./SpendLogRows.js"
 import * as SqliteSpendLogIndex from "./SqliteSpendLogIndex.js"
 // The same contract as the one-statement PostgreSQL hold: held, refused, or handed back with what to put right.
@@ -130,17 +131,11 @@ export const make = (
     readonly onShared: (steps: number) => void
   }
 ): SqliteFastPath => {
-  const prepared = new Map<string, Database.Statement>()
-  const statement = (source: string, reader: boolean): Database.Statement => {
-    let found = prepared.get(source)
-    if (found === undefined) {
-      found = db.prepare(source)
-      // Money beyond 2^53 must come back exact.
-      if (reader) found.safeIntegers(true)
-      prepared.set(source, found)
-    }
-    return found
-  }
+  const readers = preparedStatements(db, { exactIntegers: true })
+  const writers = preparedStatements(db)
+  // Readers return money, which must come back exact beyond 2^53.
+  const statement = (source: string, reader: boolean): Database.Statement =>
+    reader ? readers(source) : writers(source)
 
   const inKeys = (keys: ReadonlyArray<string>) => `scope_key IN (${keys.map(() => "?").join(", ")})`
 

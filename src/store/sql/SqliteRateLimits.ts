@@ -15,6 +15,7 @@ import type Database from "better-sqlite3"
 import * as MemoryRateLimits from "../memory/MemoryRateLimits.js"
 import type { RateAcquire, RateComplete, RateDecision, RateRule } from "../RateLimitStore.js"
 import * as RateLimitRows from "./RateLimitRows.js"
+import { preparedStatements } from "./SqliteConnection.js"
 
 /** @since 0.1.0 */
 export interface SqliteRateLimits {
@@ -36,15 +37,7 @@ const marks = (count: number) => Array.from({ length: count }, () => "?").join("
  * @since 0.1.0
  */
 export const make = (db: Database.Database): SqliteRateLimits => {
-  const prepared = new Map<string, Database.Statement>()
-  const statement = (source: string): Database.Statement => {
-    let found = prepared.get(source)
-    if (found === undefined) {
-      found = db.prepare(source)
-      prepared.set(source, found)
-    }
-    return found
-  }
+  const statement = preparedStatements(db)
 
   /** Every bucket of `rules`, made when missing, with its TAT. */
   const tats = (rules: ReadonlyArray<RateRule>, now: number): Map<string, number> => {

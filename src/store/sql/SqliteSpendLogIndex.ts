@@ -27,10 +27,10 @@ import type { Fragment } from "@effect/sql/Statement"
 import type Database from "better-sqlite3"
 import { Effect } from "effect"
 
-/** The filters the side index serves, by the log column each reads. @since 0.1.0 */
-export const DIMENSIONS = { key: "key_id", user: "user_id", team: "team_id" } as const
+/** The filters the side index serves, by the log column each reads. */
+const DIMENSIONS = { key: "key_id", user: "user_id", team: "team_id" } as const
 
-/** @since 0.1.0 */
+/** A filter the side index serves. @since 0.1.0 */
 export type Dimension = keyof typeof DIMENSIONS
 
 /**
@@ -209,9 +209,10 @@ export const newest = <E, R>(
       if (cutoff === undefined) continue
       const rest = yield* sql`SELECT max(p.last_started) AS latest FROM tb_spend_log_index p
         WHERE ${sql.and([...spans, sql`p.last_id < ${before}`])}`
+      // No earlier posting (max over nothing is NULL), or none that started after the cutoff.
       const latest: unknown = rest[0]?.["latest"]
-      if (latest === null || latest === undefined || whole(rest[0], "latest") <= whole(cutoff, "started_at"))
-        break
+      if (latest === null || latest === undefined) break
+      if (whole(rest[0], "latest") <= whole(cutoff, "started_at")) break
     }
     return listed
   })
