@@ -3,8 +3,9 @@
  * remember between batches (the counters, the holds they placed, when the first open
  * hold expires) is dropped as soon as anything else wrote (an entity write through
  * the client, another connection on the file), a step that arrives while the client
- * holds a transaction open waits for it and is not part of it, and steps that wait at
- * the same moment commit together with exact totals.
+ * holds a transaction open waits for it and is not part of it, steps that wait at
+ * the same moment commit together with exact totals, and how long a step waits for
+ * company follows the load.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -12,8 +13,12 @@ import { join } from "node:path"
 import { SqlClient } from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
+import { performance } from "node:perf_hooks"
 import { Deferred, Effect, Exit, Fiber, Layer, Metric } from "effect"
 import { Money, RateLimitStore, type Scope, SqlStore, type StoreServices, TeamRepo } from "../src/index.js"
+import * as CommitWait from "../src/store/sql/CommitWait.js"
+import { SqliteDatabase } from "../src/store/sql/SqliteConnection.js"
+import * as SqliteFastPath from "../src/store/sql/SqliteFastPath.js"
 import { groupCommitSteps } from "../src/store/sql/SqlLedger.js"
 import { endUserId, failure, hold, makeWorld, settle, spendOf } from "./conformance/fixtures.js"
 import { limits, teamId, usd } from "./support/fixtures.js"
@@ -27,7 +32,9 @@ const onFile = <A, E>(body: (filename: string) => Effect.Effect<A, E, never>) =>
   )
 
 /** Runs `body` against a store on a fresh file, with the file's name. */
-const withStore = <A, E>(body: (filename: string) => Effect.Effect<A, E, StoreServices | SqlClient>) =>
+const withStore = <A, E>(
+  body: (filename: string) => Effect.Effect<A, E, StoreServices | SqlClient | SqliteDatabase>
+) =>
   onFile((filename) =>
     Effect.scoped(
       Effect.flatMap(
@@ -285,6 +292,68 @@ describe("SQLite synchronous ledger steps", () => {
         })
       )
   )
+
+  describe("how long a step waits for company", () => {
+    /**
+     * Queues a step, keeps the event loop busy for `gapMillis` in the same turn, then
+     * queues a second: the sizes of the batches of two steps or more that committed.
+     */
+    const twoSteps = (utilization: number, gapMillis: number) =>
+      withStore(() =>
+        Effect.gen(function* () {
+          const shared: Array<number> = []
+          const fast = SqliteFastPath.make(yield* SqliteDatabase, yield* SqlClient, {
+            batch: true,
+            onShared: (steps) => shared.push(steps),
+            load: () => utilization
+          })
+          const first = yield* Effect.fork(fast.run(() => "first"))
+          // The forked step runs up to its queueing before this fiber goes on.
+          yield* Effect.yieldNow()
+          yield* Effect.sync(() => {
+            const until = performance.now() + gapMillis
+            while (performance.now() < until) {
+              // The same turn of the event loop, busy.
+            }
+          })
+          const second = yield* fast.run(() => "second")
+          expect([yield* Fiber.join(first), second]).toEqual(["first", "second"])
+          return shared
+        })
+      )
+
+    it.scoped("idle: a step that waited past the limit commits before the next one queues", () =>
+      Effect.map(twoSteps(0, 5), (shared) => expect(shared).toEqual([]))
+    )
+
+    it.scoped("saturated: steps wait for the end of the turn and share its commit", () =>
+      Effect.map(twoSteps(1, 5), (shared) => expect(shared).toEqual([2]))
+    )
+
+    it("the limit grows with the load, up to the whole turn", () => {
+      expect(CommitWait.limit(0)).toBe(CommitWait.IDLE_WAIT_MILLIS)
+      expect(CommitWait.limit(0.5)).toBe(2 * CommitWait.IDLE_WAIT_MILLIS)
+      expect(CommitWait.limit(0.9)).toBeCloseTo(10 * CommitWait.IDLE_WAIT_MILLIS)
+      expect(CommitWait.limit(0.995)).toBe(Number.POSITIVE_INFINITY)
+      // 5 ms of busy loop waits past the limit at any load short of saturation.
+      expect(CommitWait.limit(0.9)).toBeLessThan(5)
+    })
+
+    it("the event loop's load is read from the loop, and only every sample period", async () => {
+      const load = CommitWait.eventLoopLoad()
+      const start = performance.now()
+      while (performance.now() - start < CommitWait.SAMPLE_MILLIS + 20) {
+        // Busy for a whole sample period.
+      }
+      const busy = load(performance.now())
+      expect(busy).toBeGreaterThan(0.9)
+      // Within the period the sample stands, however idle the loop since.
+      await new Promise((resolve) => setTimeout(resolve, 30))
+      expect(load(performance.now())).toBe(busy)
+      await new Promise((resolve) => setTimeout(resolve, CommitWait.SAMPLE_MILLIS + 20))
+      expect(load(performance.now())).toBeLessThan(0.5)
+    })
+  })
 
   it.scoped("synchronous: full syncs every commit; the default is NORMAL", () =>
     onFile((filename) =>

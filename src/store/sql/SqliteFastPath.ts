@@ -4,7 +4,9 @@
  * the counters, decide, write. Nothing can run between the statements of a synchronous
  * transaction, so it needs no lock and no fiber of its own. The steps queued during one
  * turn of the event loop share one transaction and one commit (group commit, the
- * default; a commit costs more than a step), or each step commits alone.
+ * default; a commit costs more than a step), or each step commits alone. While the
+ * process is not busy, a step waits for company only briefly (`CommitWait.ts`), so a
+ * burst of requests handled in one turn does not make the first wait for the last.
  *
  * Like `PgFastPath.ts` it decides only the common case: every counter exists and
  * decodes, no open hold anywhere has expired, a new hold id is new, and a settled hold
@@ -22,9 +24,11 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type Database from "better-sqlite3"
+import { performance } from "node:perf_hooks"
 import { Effect, Either, Option } from "effect"
 import * as Money from "../../domain/Money.js"
 import type { Hold, HoldRequest, Settlement, SpendLogDraft } from "../SpendLedger.js"
+import * as CommitWait from "./CommitWait.js"
 import * as Counters from "./Counters.js"
 import * as Holds from "./Holds.js"
 import { preparedStatements } from "./SqliteConnection.js"
@@ -129,8 +133,11 @@ export const make = (
     readonly batch: boolean
     /** Told of every batch of two steps or more that committed, with its size. */
     readonly onShared: (steps: number) => void
+    /** The load that sets how long a step waits for company (`CommitWait.ts`); the event loop's by default. */
+    readonly load?: CommitWait.Load
   }
 ): SqliteFastPath => {
+  const load = options.load ?? CommitWait.eventLoopLoad()
   const readers = preparedStatements(db, { exactIntegers: true })
   const writers = preparedStatements(db)
   // Readers return money, which must come back exact beyond 2^53.
@@ -433,8 +440,7 @@ export const make = (
   }
 
   /**
-   * Runs every step queued during this turn of the event loop as one transaction and
-   * one commit: steps still run one after the other, each on what the ones before it
+   * Runs every step queued so far as one transaction and one commit: steps still run one after the other, each on what the ones before it
    * wrote. A batch that fails is rolled back whole and its steps run again one
    * transaction each, so a failure reaches only the step that causes it. While the
    * client has a transaction open (it spans several turns of its fiber), the steps
@@ -443,6 +449,7 @@ export const make = (
   const flush = () => {
     const steps = queue.filter((step) => !step.cancelled)
     queue = []
+    if (steps.length === 0) return
     if (db.inTransaction) {
       forget()
       for (const step of steps) step.detour()
@@ -457,10 +464,31 @@ export const make = (
     for (const step of steps) step.answer(commit([step]))
   }
 
+  /** When the first step of the queue arrived, on `performance.now()`'s scale. */
+  let firstQueuedAt = 0
+  let flushScheduled = false
+  const flushAtEndOfTurn = () => {
+    flushScheduled = false
+    flush()
+  }
+
+  /**
+   * Queues a step for the batch that commits at the end of this turn of the event loop,
+   * or sooner: once the queue's first step has waited as long as the load allows, the
+   * steps queued so far commit before this one queues.
+   */
   const exec = <A>(body: () => A): Effect.Effect<A, SqlError> =>
     Effect.async<A, SqlError>((resume) => {
       const step = new Step(body, resume)
-      if (queue.length === 0 && options.batch) setImmediate(flush)
+      if (options.batch) {
+        const now = performance.now()
+        if (queue.length > 0 && now - firstQueuedAt >= CommitWait.limit(load(now))) flush()
+        if (queue.length === 0) firstQueuedAt = now
+        if (!flushScheduled) {
+          flushScheduled = true
+          setImmediate(flushAtEndOfTurn)
+        }
+      }
       queue.push(step)
       if (!options.batch) flush()
       return Effect.sync(() => {
