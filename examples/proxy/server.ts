@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Effect, type ManagedRuntime, Option, type Redacted } from "effect"
+import { FiberRefs, type ManagedRuntime, Option, type Redacted } from "effect"
 import { ErrorResponse, LlmGuard, ManagementApi, NodeBridge, type TeamBudget } from "../../src/index.js"
 import type { ProxyConfig } from "./config.js"
 import * as Log from "./log.js"
@@ -33,8 +33,14 @@ export interface ServerOptions {
 
 const isModelsPath = (path: string) => path === "/v1/models" || path === "/models"
 
+/** A path `URL` would give back unchanged: no host (`//`), dot segment, escape, fragment or backslash to resolve. */
+const PLAIN_PATH = /^\/(?!\/)[\w\-/]*$/
+
 /** The path of a request target, without its query; `/` for one that does not parse. */
-const pathOf = (target: string | undefined): string => {
+export const pathOf = (target: string | undefined): string => {
+  const query = target?.indexOf("?") ?? -1
+  const path = query === -1 ? target : target?.slice(0, query)
+  if (path !== undefined && PLAIN_PATH.test(path)) return path
   try {
     return new URL(target ?? "/", "http://localhost").pathname
   } catch {
@@ -97,12 +103,18 @@ export const start = async (options: ServerOptions): Promise<ProxyServer> => {
     poke()
   }
 
+  const guard = (req: IncomingMessage, res: ServerResponse) =>
+    LlmGuard.guardNode(req, res, {
+      node: (upstream, admission) => forward(upstream, admission.model)
+    })
+  // The guard never fails (every refusal is a response), so nothing awaits its fiber. It
+  // starts at once with the request's record in place: no scheduler hop, no scoped set.
   const llm = (record: RequestRecord, req: IncomingMessage, res: ServerResponse) =>
-    runtime.runPromise(
-      LlmGuard.guardNode(req, res, {
-        node: (upstream, admission) => forward(upstream, admission.model)
-      }).pipe(Effect.locally(CurrentRecord, Option.some(record)))
-    )
+    runtime.runFork(guard(req, res), {
+      immediate: true,
+      updateRefs: (refs, fiberId) =>
+        FiberRefs.updateAs(refs, { fiberId, fiberRef: CurrentRecord, value: Option.some(record) })
+    })
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const method = (req.method ?? "GET").toUpperCase()
@@ -124,7 +136,7 @@ export const start = async (options: ServerOptions): Promise<ProxyServer> => {
       poke()
     })
     if (method === "POST" && Upstream.endpointOf(path) !== undefined) {
-      void llm(record, req, res)
+      llm(record, req, res)
       return
     }
     const web =
