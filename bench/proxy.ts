@@ -17,6 +17,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { createInterface } from "node:readline"
 import {
   BODY,
   CONNECTIONS,
@@ -32,7 +33,7 @@ import {
 } from "./processes.js"
 import { type Figures, load, mean } from "./load.js"
 import { cpuMillis } from "./processCpu.js"
-import { fmt } from "./stats.js"
+import { fmt, percentile } from "./stats.js"
 
 const ROUNDS = 3
 /** The row of the forwarder with no budget, the ceiling of any Node proxy on the machine. */
@@ -46,6 +47,8 @@ interface Row {
   readonly proxied: Figures
   /** CPU of the process in front of the provider per proxied request, in microseconds. */
   readonly cpuMicros: number | undefined
+  /** The proxy's own time per request, from its log (`latency_ms - upstream_ms`), sorted; empty for the reference. */
+  readonly own: ReadonlyArray<number>
 }
 
 /** A server under test in front of the provider at `upstreamUrl`: its LLM route, a key for it, and how to stop it. */
@@ -54,6 +57,20 @@ interface Front {
   readonly key: string
   readonly pid: number | undefined
   readonly stop: () => Promise<void>
+  /** The own time of each answered request logged since the last call, in ms (none for the reference). */
+  readonly ownTimes: () => ReadonlyArray<number>
+}
+
+/** A proxy log line's own time: the request's latency less the provider's part, for a 200. */
+const ownTime = (line: string): number | undefined => {
+  if (!line.startsWith("{")) return undefined
+  const record: unknown = JSON.parse(line)
+  if (typeof record !== "object" || record === null) return undefined
+  const latency: unknown = Reflect.get(record, "latency_ms")
+  const upstream: unknown = Reflect.get(record, "upstream_ms")
+  return Reflect.get(record, "status") === 200 && typeof latency === "number" && typeof upstream === "number"
+    ? latency - upstream
+    : undefined
 }
 
 /** The proxy example on the store at `databaseUrl`, with a team budget and a key on it. */
@@ -63,6 +80,12 @@ const proxyFront =
     const configPath = writeProxyConfig(dir, name, { upstreamUrl, databaseUrl, masterKey: MASTER_KEY })
     const proxy: Started = await startProxy(configPath)
     const proxyUrl = proxy.match[1] ?? ""
+    const own: Array<number> = []
+    if (proxy.child.stdout !== null)
+      createInterface({ input: proxy.child.stdout }).on("line", (line) => {
+        const time = ownTime(line)
+        if (time !== undefined) own.push(time)
+      })
     try {
       await post(`${proxyUrl}/team/new`, MASTER_KEY, {
         team_id: "bench",
@@ -74,7 +97,8 @@ const proxyFront =
         url: `${proxyUrl}/v1/chat/completions`,
         key,
         pid: proxy.child.pid,
-        stop: () => stop(proxy.child)
+        stop: () => stop(proxy.child),
+        ownTimes: () => own.splice(0)
       }
     } catch (error) {
       await stop(proxy.child)
@@ -93,7 +117,8 @@ const minimalFront = async (upstreamUrl: string): Promise<Front> => {
     url: `http://127.0.0.1:${forwarder.match[1]}/v1/chat/completions`,
     key: "none",
     pid: forwarder.child.pid,
-    stop: () => stop(forwarder.child)
+    stop: () => stop(forwarder.child),
+    ownTimes: () => []
   }
 }
 
@@ -112,18 +137,23 @@ const measure = async (
   let started: Front | undefined
   try {
     started = await front(upstreamUrl)
-    const { url: proxied, key, pid } = started
+    const { url: proxied, key, pid, ownTimes } = started
     const direct = `${upstreamUrl}/v1/chat/completions`
     await load(direct, key, BODY, 2, connections)
     await load(proxied, key, BODY, 2, connections)
     const directRounds: Array<Figures> = []
     const proxiedRounds: Array<Figures> = []
     let cpu: number | undefined = 0
+    const own: Array<number> = []
     for (let round = 0; round < ROUNDS; round++) {
       directRounds.push(await load(direct, key, BODY, ROUND_SECONDS, connections))
+      ownTimes()
       const before = cpuMillis(pid)
       proxiedRounds.push(await load(proxied, key, BODY, ROUND_SECONDS, connections))
       const after = cpuMillis(pid)
+      // The last lines of the round are written at the end of the proxy's turn.
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      own.push(...ownTimes())
       cpu =
         cpu === undefined || before === undefined || after === undefined ? undefined : cpu + after - before
     }
@@ -133,7 +163,8 @@ const measure = async (
       load: `${latencyMs === 0 ? "instant" : `${latencyMs} ms`} provider, ${connections} conn.`,
       direct: mean(directRounds),
       proxied: mean(proxiedRounds),
-      cpuMicros: cpu === undefined || served === 0 ? undefined : (cpu * 1000) / served
+      cpuMicros: cpu === undefined || served === 0 ? undefined : (cpu * 1000) / served,
+      own: own.sort((a, b) => a - b)
     }
   } finally {
     if (started !== undefined) await started.stop()
@@ -192,14 +223,15 @@ export const run = async (): Promise<string> => {
       `processes; mean of ${ROUNDS} alternating ${ROUND_SECONDS} s rounds after a warm-up. Every proxied ` +
       "call is authorised, held on its key and team, forwarded, settled from its usage and logged.",
     "",
-    "| store | load | direct req/s | proxied req/s | proxied / direct | direct p50 / p99 ms | proxied p50 / p99 ms | added p50 / p99 ms | CPU µs / proxied request | errors |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| store | load | direct req/s | proxied req/s | proxied / direct | direct p50 / p99 ms | proxied p50 / p99 ms | added p50 / p99 ms | proxy's own time p50 / p99 ms | CPU µs / proxied request | errors |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
-      ({ store, load, direct, proxied, cpuMicros }) =>
+      ({ store, load, direct, proxied, cpuMicros, own }) =>
         `| ${store} | ${load} | ${fmt(direct.rps, 0)} | ${fmt(proxied.rps, 0)} | ` +
         `**${fmt(proxied.rps / direct.rps, 3)}** | ${fmt(direct.p50, 1)} / ${fmt(direct.p99, 1)} | ` +
         `${fmt(proxied.p50, 1)} / ${fmt(proxied.p99, 1)} | ` +
         `**${fmt(proxied.p50 - direct.p50, 1)}** / ${fmt(proxied.p99 - direct.p99, 1)} | ` +
+        `${own.length === 0 ? "n/a" : `${fmt(percentile(own, 50), 2)} / ${fmt(percentile(own, 99), 2)}`} | ` +
         `${cpuMicros === undefined ? "n/a" : fmt(cpuMicros, 0)} | ` +
         `${direct.errors + proxied.errors} |`
     ),
@@ -208,7 +240,11 @@ export const run = async (): Promise<string> => {
       "instant provider the direct side is a server doing nothing, so the ratio is the proxy's whole " +
       "per-request cost on one core, and at 64 connections the added latency is mostly queueing behind " +
       "that core. The rows with one connection send one request at a time: nothing queues, so their " +
-      "added p50 is the proxy's own work per request. CPU per proxied request is the CPU time (all threads, " +
+      "added p50 is the proxy's own work per request. The proxy's own time is what its log says of each " +
+      "answered request: `latency_ms` (from Node's `request` event to the response's end) less `upstream_ms` " +
+      "(from the call to the provider to its answer's headers), over the proxied rounds. What the client sees " +
+      "added beyond it is mostly waiting for the CPU: a request read or a provider's answer parsed only once " +
+      "the event loop has finished other requests' work. CPU per proxied request is the CPU time (all threads, " +
       "from `/proc`) of the process in front of the provider during the proxied rounds, over the requests it " +
       "served: unlike req/s, it depends little on what else the machine runs.",
     "",

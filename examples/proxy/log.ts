@@ -1,14 +1,18 @@
 /**
  * One JSON line per request on stdout: who called (key alias, public key id, user,
- * team), which model, tokens, cost, status and latency. The path is logged without
- * its query string (`/key/info?key=...` may carry a key), and nothing else a client
- * sends is copied, so no secret can reach the log.
+ * team), which model, tokens, cost, status and latency: the whole request's
+ * (`latency_ms`) and the provider's up to its answer's headers (`upstream_ms`), so
+ * their difference is the proxy's own time for an answer that is not streamed. The
+ * path is logged without its query string (`/key/info?key=...` may carry a key), and
+ * nothing else a client sends is copied, so no secret can reach the log.
  */
 import { DateTime, Option } from "effect"
 import { Money, VirtualKey } from "../../src/index.js"
 import type { RequestRecord } from "./tracking.js"
 
 const orNull = <A>(option: Option.Option<A>): A | null => Option.getOrNull(option)
+
+const hundredths = (ms: number): number => Math.round(ms * 100) / 100
 
 /** The log line of a finished request. */
 export const line = (record: RequestRecord, status: number, latencyMs: number): string => {
@@ -21,7 +25,8 @@ export const line = (record: RequestRecord, status: number, latencyMs: number): 
     method: record.method,
     path: record.path,
     status,
-    latency_ms: Math.round(latencyMs * 100) / 100,
+    latency_ms: hundredths(latencyMs),
+    upstream_ms: orNull(Option.map(record.upstreamMs, hundredths)),
     key_alias: orNull(Option.flatMap(key, (k) => k.keyAlias)),
     key_name: orNull(Option.map(key, VirtualKey.label)),
     token_id: orNull(Option.map(key, (k) => k.keyId)),

@@ -103,14 +103,20 @@ export const start = async (options: ServerOptions): Promise<ProxyServer> => {
     poke()
   }
 
-  const guard = (req: IncomingMessage, res: ServerResponse) =>
+  const guard = (record: RequestRecord, req: IncomingMessage, res: ServerResponse) =>
     LlmGuard.guardNode(req, res, {
-      node: (upstream, admission) => forward(upstream, admission.model)
+      node: (upstream, admission) => {
+        const sent = performance.now()
+        return forward(upstream, admission.model).then((answer) => {
+          record.upstreamMs = Option.some(performance.now() - sent)
+          return answer
+        })
+      }
     })
   // The guard never fails (every refusal is a response), so nothing awaits its fiber. It
   // starts at once with the request's record in place: no scheduler hop, no scoped set.
   const llm = (record: RequestRecord, req: IncomingMessage, res: ServerResponse) =>
-    runtime.runFork(guard(req, res), {
+    runtime.runFork(guard(record, req, res), {
       immediate: true,
       updateRefs: (refs, fiberId) =>
         FiberRefs.updateAs(refs, { fiberId, fiberRef: CurrentRecord, value: Option.some(record) })

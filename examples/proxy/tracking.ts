@@ -23,6 +23,8 @@ export interface RequestRecord {
   /** How the request's hold ended: charged (`success`, `partial`) or given back (`released`). */
   spend: Option.Option<SpendLog.SpendStatus | "released">
   error: Option.Option<string>
+  /** From the call to the provider to its answer's headers, in milliseconds; none when nothing was forwarded. */
+  upstreamMs: Option.Option<number>
   /** Whether a hold of this request is still open. */
   holdOpen: boolean
 }
@@ -37,6 +39,7 @@ export const newRecord = (method: string, path: string): RequestRecord => ({
   cost: Option.none(),
   spend: Option.none(),
   error: Option.none(),
+  upstreamMs: Option.none(),
   holdOpen: false
 })
 

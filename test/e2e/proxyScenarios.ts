@@ -342,16 +342,23 @@ export const runScenarios = (store: string, databaseUrl: () => string) => {
     for (const secret of [MASTER_KEY, UPSTREAM_KEY, ...keys]) expect(output).not.toContain(secret)
     const lines = proxy.requests()
     expect(lines.length).toBeGreaterThan(100)
-    expect(lines.find((l) => l["key_alias"] === "alice-laptop")).toMatchObject({
+    const served = lines.find((l) => l["key_alias"] === "alice-laptop" && l["status"] === 200)
+    expect(served).toMatchObject({
       team_id: "research",
       user_id: "alice",
       model: "gpt-test",
       status: 200,
       spend: "success"
     })
+    // The provider's part of the request's time, and none for a request never forwarded.
+    const latency = Number(served?.["latency_ms"])
+    const upstream = Number(served?.["upstream_ms"])
+    expect(upstream).toBeGreaterThan(0)
+    expect(upstream).toBeLessThanOrEqual(latency)
     expect(lines.find((l) => l["status"] === 402)).toMatchObject({
       model: "gpt-test",
-      error: "BudgetExceeded"
+      error: "BudgetExceeded",
+      upstream_ms: null
     })
   })
 }
