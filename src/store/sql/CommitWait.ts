@@ -18,7 +18,7 @@
 import { performance } from "node:perf_hooks"
 
 /** The longest a step waits for company while the event loop is idle. @since 0.1.0 */
-export const IDLE_WAIT_MILLIS = 0.25
+export const IDLE_WAIT_MILLIS = 0.1
 
 /** How often the event loop's utilisation is read again. @since 0.1.0 */
 export const SAMPLE_MILLIS = 100
@@ -40,8 +40,8 @@ export type Load = (now: number) => number
  * @example
  * import * as CommitWait from "./CommitWait.js"
  *
- * CommitWait.limit(0) // 0.25
- * CommitWait.limit(0.5) // 0.5
+ * CommitWait.limit(0) // 0.1
+ * CommitWait.limit(0.5) // 0.2
  * CommitWait.limit(1) // Infinity: the end of the turn decides
  * @since 0.1.0
  */
