@@ -26,6 +26,9 @@ export interface TokenCountCache {
   readonly size: () => number
 }
 
+/** What `recall` answers for a text never remembered (a short one): remembering does nothing. */
+const forgetting = (): void => {}
+
 /**
  * A cache of at most `capacity` counts over `count`; the least recently used is
  * forgotten first.
@@ -36,8 +39,6 @@ export interface TokenCountCache {
  * cache.count(longSystemPrompt) // remembered
  * @since 0.1.0
  */
-const forgetting = (): void => {}
-
 export const make = (count: (text: string) => number, capacity: number): TokenCountCache => {
   // A Map iterates in insertion order: re-inserting on every hit keeps the oldest first.
   const counts = new Map<string, number>()

@@ -441,10 +441,11 @@ export const make = (
 
   /**
    * Runs every step queued so far as one transaction and one commit: steps still run
-   * one after the other, each on what the ones before it wrote. A batch that fails is rolled back whole and its steps run again one
-   * transaction each, so a failure reaches only the step that causes it. While the
-   * client has a transaction open (it spans several turns of its fiber), the steps
-   * queue for the connection through the client instead.
+   * one after the other, each on what the ones before it wrote. A batch that fails is
+   * rolled back whole and its steps run again one transaction each, so a failure
+   * reaches only the step that causes it. While the client has a transaction open (it
+   * spans several turns of its fiber), the steps queue for the connection through the
+   * client instead.
    */
   const flush = () => {
     const steps = queue.filter((step) => !step.cancelled)
