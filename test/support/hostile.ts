@@ -445,6 +445,13 @@ export const refusalsWriteNothing = (
   )
 
 /**
+ * Marks each side of a header breaker. Random text alone can match a header by chance
+ * ("appl" is in "application/json"); a piece that holds the marker cannot, so finding
+ * one in a header means the text reached it.
+ */
+const marker = "Qz~Xj"
+
+/**
  * Text for key aliases, team aliases and metadata that tries to break into a header:
  * CR/LF, a forged header line, and unicode around them.
  */
@@ -455,12 +462,12 @@ export const headerBreaker = fc
     fc.string({ unit: "grapheme", maxLength: 8 }),
     fc.constantFrom("", "x-injected: yes", "💸", "\u202e")
   )
-  .map(([a, breaker, b, c]) => `${a}${breaker}${b}${c}`)
+  .map(([a, breaker, b, c]) => `${a}${marker}${breaker}${marker}${b}${c}`)
 
 /** No header of `reply` was written from `text`, nor forged by it. */
 export const expectNotInHeaders = (reply: Reply, text: string): void => {
   expect(reply.headers.get("x-injected")).toBeNull()
-  const pieces = text.split(/[\r\n\u2028\u0085]+/).filter((piece) => piece.trim().length >= 4)
+  const pieces = text.split(/[\r\n\u2028\u0085]+/).filter((piece) => piece.includes(marker))
   reply.headers.forEach((value, name) => {
     expect(/[\r\n]/.test(value), name).toBe(false)
     for (const piece of pieces) expect(value.includes(piece.trim()), `${name}: ${value}`).toBe(false)
