@@ -45,7 +45,8 @@ import {
   corruptRows,
   makeTeamOf,
   migrateTwice,
-  policyOver
+  policyOver,
+  refusalMakesNoCounter
 } from "./support/sqlScenarios.js"
 import { startProxy } from "./support/tcpProxy.js"
 
@@ -105,6 +106,16 @@ describePg("PostgreSQL store", () => {
     Effect.gen(function* () {
       const store = yield* storeOn(pgUrl(database.name, yield* schemaIn(database.name)))
       yield* Effect.provide(bigMoney, store)
+    })
+  )
+
+  it.scoped("a refused hold writes nothing, not even a counter of a scope never seen", () =>
+    Effect.gen(function* () {
+      const url = Redacted.make(pgUrl(database.name, yield* schemaIn(database.name)))
+      const services = yield* Layer.build(
+        SqlStore.layer().pipe(Layer.provideMerge(SqlStore.pgClient({ url })))
+      )
+      yield* Effect.flatMap(SqlClient.SqlClient, refusalMakesNoCounter).pipe(Effect.provide(services))
     })
   )
 

@@ -18,7 +18,8 @@ import {
   concurrentTeamBudget,
   corruptRows,
   migrateTwice,
-  policyOver
+  policyOver,
+  refusalMakesNoCounter
 } from "./support/sqlScenarios.js"
 
 const dir = mkdtempSync(join(tmpdir(), "teambudget-sqlite-"))
@@ -60,6 +61,12 @@ describe("SQLite store", () => {
 
   it.effect("money beyond 2^53 nano-dollars round-trips exactly", () =>
     bigMoney.pipe(Effect.provide(SqlStore.layerSqlite({ filename: ":memory:" })))
+  )
+
+  it.effect("a refused hold writes nothing, not even a counter of a scope never seen", () =>
+    Effect.gen(function* () {
+      yield* refusalMakesNoCounter(yield* SqlClient)
+    }).pipe(Effect.provide(fresh()))
   )
 
   it.effect("migrations run twice apply nothing the second time", () =>

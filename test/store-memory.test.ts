@@ -1,9 +1,29 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, DateTime, Effect, Exit, type Layer } from "effect"
-import { MemoryStore, type Money, SpendLogRepo, SqlStore, type StoreServices } from "../src/index.js"
-import { failure, hold, makeWorld, settle, spendOf, type World } from "./conformance/fixtures.js"
+import {
+  MemoryStore,
+  type Money,
+  Scope,
+  SpendLogRepo,
+  SqlStore,
+  type StoreServices,
+  TeamRepo
+} from "../src/index.js"
+import * as MemoryLedger from "../src/store/memory/MemoryLedger.js"
+import * as MemoryState from "../src/store/memory/MemoryState.js"
+import * as MemoryTeamRepo from "../src/store/memory/MemoryTeamRepo.js"
+import {
+  endUserId,
+  failure,
+  hold,
+  holdRequest,
+  makeWorld,
+  settle,
+  spendOf,
+  type World
+} from "./conformance/fixtures.js"
 import { runStoreConformance } from "./conformance/storeSuite.js"
-import { usd } from "./support/fixtures.js"
+import { limits, makeTeam, teamId, usd } from "./support/fixtures.js"
 
 runStoreConformance("memory store", () => MemoryStore.layer())
 
@@ -100,6 +120,27 @@ describe("memory store opened by URL", () => {
         expect(Exit.isFailure(exit), url).toBe(true)
         expect(JSON.stringify(exit), url).toContain("memory:?spend_log_capacity=N")
       }
+    })
+  )
+})
+
+describe("memory ledger", () => {
+  it.effect("a refused hold keeps no counter of a scope it is the first to name; an admitted one does", () =>
+    Effect.gen(function* () {
+      const state = MemoryState.make(900_000, Number.POSITIVE_INFINITY)
+      const ledger = MemoryLedger.make(state)
+      yield* Effect.provideService(
+        makeTeam("eng", limits({ maxBudget: 1 })),
+        TeamRepo,
+        MemoryTeamRepo.make(state)
+      )
+      const stranger: Scope.ScopeRef = { kind: "end_user", id: endUserId("first-seen") }
+      const scopes: ReadonlyArray<Scope.ScopeRef> = [stranger, { kind: "team", id: teamId("eng") }]
+      const before = [...state.counters.keys()]
+      yield* failure(ledger.hold(holdRequest(scopes, usd(2))), "BudgetExceeded")
+      expect([...state.counters.keys()]).toEqual(before)
+      yield* ledger.hold(holdRequest(scopes, usd(0.5)))
+      expect(state.counters.get(Scope.key(stranger))?.held).toBe(usd(0.5))
     })
   )
 })

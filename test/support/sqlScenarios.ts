@@ -27,7 +27,16 @@ import {
   Token,
   UserRepo
 } from "../../src/index.js"
-import { failure, holdRequest, logDraft, type World } from "../conformance/fixtures.js"
+import {
+  endUserId,
+  failure,
+  hold,
+  holdRequest,
+  logDraft,
+  makeWorld,
+  type World
+} from "../conformance/fixtures.js"
+import { dumpTables, toText } from "./sqlDump.js"
 import { addMember, limits, makeOrganization, makeTeam, makeUser, teamId, usd, userId } from "./fixtures.js"
 import { testPricing } from "./runtime.js"
 import { migrations } from "../../src/store/sql/Migrations.js"
@@ -306,6 +315,40 @@ export const corruptRows = (raw: SqlClient.SqlClient) =>
       "CorruptRecord"
     )
     expect(keys.entity).toBe("key")
+  })
+
+/**
+ * A refused hold writes nothing, not even the counter of a scope it is the first to
+ * name; a counter it would make binds with its entity's cap all the same. An admitted
+ * hold makes the counters it needs.
+ */
+export const refusalMakesNoCounter = (raw: SqlClient.SqlClient) =>
+  Effect.gen(function* () {
+    const world = yield* makeWorld({ team: limits({ maxBudget: 1 }) })
+    const stranger: Scope.ScopeRef = { kind: "end_user", id: endUserId("first-seen") }
+    // An end user with a cap and no counter: a row written behind the store's back.
+    yield* raw`INSERT INTO tb_end_users (end_user_id, max_budget, blocked, created_at)
+      VALUES (${"capped"}, ${usd(0.25)}, ${0}, ${0})`
+    const capped: Scope.ScopeRef = { kind: "end_user", id: endUserId("capped") }
+    const countersOf = (key: string) =>
+      raw<{ readonly held: unknown; readonly max_budget: unknown }>`SELECT held, max_budget FROM tb_counters
+        WHERE scope_key = ${key}`
+    const state = Effect.map(dumpTables(raw), toText)
+    const before = yield* state
+
+    const overTeam = yield* failure(hold([...world.scopes, stranger], usd(2)), "BudgetExceeded")
+    expect(overTeam.scope).toBe("team")
+    const overOwnCap = yield* failure(hold([...world.scopes, capped], usd(0.5)), "BudgetExceeded")
+    expect([overOwnCap.scope, overOwnCap.id]).toEqual(["end_user", "capped"])
+    expect(yield* state).toBe(before)
+
+    yield* hold([...world.scopes, stranger, capped], usd(0.2))
+    expect(
+      (yield* countersOf("end_user:first-seen")).map((row) => [Number(row.held), row.max_budget])
+    ).toEqual([[Number(usd(0.2)), null]])
+    expect((yield* countersOf("end_user:capped")).map((row) => Number(row.max_budget))).toEqual([
+      Number(usd(0.25))
+    ])
   })
 
 /** Money far beyond 2^53 nano-dollars round-trips exactly, through entity rows and counters. */

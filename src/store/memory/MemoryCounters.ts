@@ -12,11 +12,20 @@ import * as Money from "../../domain/Money.js"
 import * as Spend from "../../domain/Spend.js"
 import type { Counter, MemoryState } from "./MemoryState.js"
 
+/** A counter with nothing spent, anchored at `now`. @since 0.1.0 */
+export const empty = (now: number): Counter => ({
+  total: Money.zero,
+  windowSpend: Money.zero,
+  windowStart: now,
+  anchor: now,
+  held: Money.zero
+})
+
 /** The counter of a scope, made (empty, anchored now) when it has none yet. @since 0.1.0 */
 export const counterOf = (state: MemoryState, key: string, now: number): Counter => {
   let counter = state.counters.get(key)
   if (counter === undefined) {
-    counter = { total: Money.zero, windowSpend: Money.zero, windowStart: now, anchor: now, held: Money.zero }
+    counter = empty(now)
     state.counters.set(key, counter)
   }
   return counter

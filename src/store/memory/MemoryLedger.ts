@@ -19,7 +19,7 @@ import type {
   SpendLedgerShape,
   SpendLogDraft
 } from "../SpendLedger.js"
-import { counterOf, current, resetAt, roll, snapshot } from "./MemoryCounters.js"
+import { counterOf, current, empty, resetAt, roll, snapshot } from "./MemoryCounters.js"
 import { traced } from "../../services/internal/traced.js"
 import { markClosed, tick, unhold } from "./MemoryHolds.js"
 import { type Counter, limitsOf, type LogRow, type MemoryState } from "./MemoryState.js"
@@ -67,9 +67,16 @@ const holdStep = (
   const keys: Array<string> = []
   const counters: Array<Counter> = []
   const bound: Array<Bound> = []
+  // Counters of scopes seen for the first time are kept only if the hold is admitted:
+  // a refusal leaves nothing behind.
+  const made = new Map<string, Counter>()
   for (const scope of scopes) {
     const key = Scope.key(scope)
-    const counter = counterOf(state, key, now)
+    let counter = state.counters.get(key) ?? made.get(key)
+    if (counter === undefined) {
+      counter = empty(now)
+      made.set(key, counter)
+    }
     keys.push(key)
     counters.push(counter)
     const limits = limitsOf(state, scope)
@@ -91,6 +98,7 @@ const holdStep = (
     }
     bound.push({ scope, counter, window, maxBudget })
   }
+  for (const [key, counter] of made) state.counters.set(key, counter)
   const held = mode === "strict" ? amount : Money.zero
   if (held !== Money.zero) {
     for (const counter of counters) counter.held = Money.add(counter.held, held)

@@ -7,13 +7,14 @@
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import type { Fragment } from "@effect/sql/Statement"
 import { Effect, Either, Option, Schema } from "effect"
 import * as BudgetDuration from "../../domain/BudgetDuration.js"
 import * as BudgetWindow from "../../domain/BudgetWindow.js"
 import type { CorruptRecord, EntityKind } from "../../domain/Errors.js"
 import { EndUserId, KeyHash, OrganizationId, TeamId, UserId } from "../../domain/Ids.js"
 import type * as Limits from "../../domain/Limits.js"
-import type * as Money from "../../domain/Money.js"
+import * as Money from "../../domain/Money.js"
 import * as Scope from "../../domain/Scope.js"
 import { GLOBAL_BUDGET_ID } from "../BudgetRepo.js"
 import { MoneyColumn, nullable } from "./Columns.js"
@@ -72,10 +73,22 @@ export const deleteScopes = (sql: SqlClient, keys: ReadonlyArray<string>): Effec
  * @since 0.1.0
  */
 export const lock = (sql: SqlClient, keys: ReadonlyArray<string>, now: number) =>
+  select(sql, keys, now, Dialect.forUpdate(sql))
+
+/**
+ * Reads the counters of `keys` as {@link lock} does, without locking them: for a
+ * decision that writes nothing.
+ *
+ * @since 0.1.0
+ */
+export const peek = (sql: SqlClient, keys: ReadonlyArray<string>, now: number) =>
+  select(sql, keys, now, sql.literal(""))
+
+const select = (sql: SqlClient, keys: ReadonlyArray<string>, now: number, locking: Fragment) =>
   sql<Record<string, unknown>>`SELECT scope_key, total, window_spend, held, anchor, window_start, window_end,
     max_budget, budget_duration,
     (SELECT 1 FROM tb_holds WHERE state = 'open' AND expires_at <= ${now} LIMIT 1) AS expired
-    FROM tb_counters WHERE ${sql.in("scope_key", keys)} ORDER BY scope_key${Dialect.forUpdate(sql)}`
+    FROM tb_counters WHERE ${sql.in("scope_key", keys)} ORDER BY scope_key${locking}`
 
 /** Writes back what a ledger step changed in a counter. @since 0.1.0 */
 export const write = (sql: SqlClient, counter: Counter): Effect.Effect<void, SqlError> =>
@@ -152,35 +165,67 @@ const limitsOf = (sql: SqlClient, ref: Scope.ScopeRef) => {
 }
 
 /**
- * Makes the missing counters of a step, each with the limits its entity has now (an
- * end user without a row, or a global scope without a budget, has no cap but its
- * spend is counted all the same). Runs on its own, before the step's transaction, so
- * that transaction locks every counter in one ordered batch.
+ * The counters a step finds missing, as they would be made now: nothing spent, each
+ * with the limits its entity has now (an end user without a row, or a global scope
+ * without a budget, has no cap but its spend is counted all the same). Nothing is
+ * written; {@link insert} writes them.
  *
  * @since 0.1.0
  */
+export const fresh = (
+  sql: SqlClient,
+  keys: ReadonlyArray<string>,
+  refs: ReadonlyMap<string, Scope.ScopeRef>,
+  now: number
+): Effect.Effect<ReadonlyArray<Counter>, SqlError | CorruptRecord> =>
+  Effect.gen(function* () {
+    const counters: Array<Counter> = []
+    for (const key of [...keys].sort(compareKeys)) {
+      const ref = Option.orElse(Option.fromNullable(refs.get(key)), () => refOfKey(key))
+      const limits = Option.isSome(ref) ? yield* limitsOf(sql, ref.value) : Option.none()
+      const duration = Option.flatMap(limits, (l) => l.budget_duration)
+      counters.push({
+        key,
+        total: Money.zero,
+        windowSpend: Money.zero,
+        held: Money.zero,
+        anchor: now,
+        windowStart: now,
+        windowEnd: Option.fromNullable(windowEnd(duration, now)),
+        maxBudget: Option.flatMap(limits, (l) => l.max_budget),
+        duration
+      })
+    }
+    return counters
+  })
+
+/**
+ * Writes counters made by {@link fresh} (nothing spent in them); one another step made
+ * meanwhile is kept as it is.
+ * Runs on its own, before the step's transaction, so that transaction locks every
+ * counter in one ordered batch.
+ *
+ * @since 0.1.0
+ */
+export const insert = (sql: SqlClient, counters: ReadonlyArray<Counter>): Effect.Effect<void, SqlError> => {
+  if (counters.length === 0) return Effect.void
+  const rows = counters.map(
+    (c) =>
+      sql`(${c.key}, 0, 0, 0, ${c.anchor}, ${c.windowStart}, ${Option.getOrNull(c.windowEnd)}, ${Option.getOrNull(c.maxBudget)}, ${durationText(c.duration)})`
+  )
+  return Effect.asVoid(sql`INSERT INTO tb_counters
+    (scope_key, total, window_spend, held, anchor, window_start, window_end, max_budget, budget_duration)
+    VALUES ${sql.csv(rows)} ON CONFLICT (scope_key) DO NOTHING`)
+}
+
+/** Makes the missing counters of a step: {@link fresh}, then {@link insert}. @since 0.1.0 */
 export const ensure = (
   sql: SqlClient,
   keys: ReadonlyArray<string>,
   refs: ReadonlyMap<string, Scope.ScopeRef>,
   now: number
 ): Effect.Effect<void, SqlError | CorruptRecord> =>
-  Effect.gen(function* () {
-    const rows = []
-    for (const key of [...keys].sort(compareKeys)) {
-      const ref = Option.orElse(Option.fromNullable(refs.get(key)), () => refOfKey(key))
-      const limits = Option.isSome(ref) ? yield* limitsOf(sql, ref.value) : Option.none()
-      const duration = Option.flatMap(limits, (l) => l.budget_duration)
-      const maxBudget = Option.getOrNull(Option.flatMap(limits, (l) => l.max_budget))
-      rows.push(
-        sql`(${key}, 0, 0, 0, ${now}, ${now}, ${windowEnd(duration, now)}, ${maxBudget}, ${durationText(duration)})`
-      )
-    }
-    if (rows.length === 0) return
-    yield* sql`INSERT INTO tb_counters
-      (scope_key, total, window_spend, held, anchor, window_start, window_end, max_budget, budget_duration)
-      VALUES ${sql.csv(rows)} ON CONFLICT (scope_key) DO NOTHING`
-  })
+  Effect.flatMap(fresh(sql, keys, refs, now), (counters) => insert(sql, counters))
 
 /**
  * The one order every step locks counters in. Plain code-unit order, which is what

@@ -181,18 +181,47 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
 
   const reclaim = (now: number) => retryConflicts(Holds.reclaim(sql, now, holdTtlMillis))
 
-  /** Runs a step's transaction, making missing counters or reclaiming expired holds between attempts. */
-  const withCounters = <A, E>(
+  /**
+   * Makes the counters a hold found missing, unless the hold would be refused anyway:
+   * a refusal writes nothing, not even the counter of a scope never seen before (an
+   * end user named only by the request, say). The counters it would make count as
+   * made, nothing spent, beside the others as they stand.
+   */
+  const makeCountersFor =
+    (request: HoldRequest, refs: ReadonlyMap<string, Scope.ScopeRef>, now: number) =>
+    (missing: ReadonlyArray<string>): Effect.Effect<void, BudgetExceeded | SqlError | CorruptRecord> =>
+      Effect.gen(function* () {
+        const made = yield* CounterStatements.fresh(sql, missing, refs, now)
+        const present = [...refs.keys()].filter((key) => !missing.includes(key))
+        const rows = present.length === 0 ? [] : yield* CounterStatements.peek(sql, present, now)
+        const counters = yield* fromEither(Counters.decodeCounters(rows, refs))
+        const seen = new Map<string, Counters.View>()
+        for (const counter of [...counters, ...made]) {
+          const { counter: rolled, window } = Counters.roll(counter, now)
+          seen.set(counter.key, Counters.view(rolled, window))
+        }
+        const refused = Counters.refusal(request, seen)
+        if (refused !== undefined) return yield* Effect.fail(refused)
+        yield* CounterStatements.insert(sql, made)
+      })
+
+  /**
+   * Runs a step's transaction, making missing counters (with `make`) or reclaiming
+   * expired holds between attempts.
+   */
+  const withCounters = <A, E, M = never>(
     refs: ReadonlyMap<string, Scope.ScopeRef>,
     now: number,
-    step: Effect.Effect<Either.Either<A, Retry>, E | SqlError>
-  ): Effect.Effect<A, E | SqlError | CorruptRecord | StoreUnavailable> =>
+    step: Effect.Effect<Either.Either<A, Retry>, E | SqlError>,
+    make: (missing: ReadonlyArray<string>) => Effect.Effect<void, M | SqlError | CorruptRecord> = (missing) =>
+      CounterStatements.ensure(sql, missing, refs, now)
+  ): Effect.Effect<A, E | M | SqlError | CorruptRecord | StoreUnavailable> =>
     Effect.gen(function* () {
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
         const result = yield* retryConflicts(sql.withTransaction(step))
         if (Either.isRight(result)) return result.right
         if (result.left._tag === "Expired") yield* reclaim(now)
-        else yield* CounterStatements.ensure(sql, result.left.keys, refs, now)
+        else yield* make(result.left.keys)
       }
       return yield* new StoreUnavailable({ operation: "ledger: the step could not settle its counters" })
     })
@@ -354,7 +383,7 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
         }
         const repair = outcome.expired
           ? Effect.asVoid(reclaim(now))
-          : CounterStatements.ensure(sql, outcome.missing, distinct(request.scopes), now)
+          : makeCountersFor(request, distinct(request.scopes), now)(outcome.missing)
         return Effect.zipRight(guardHold(repair), holdSqlite(fastPath, request, now, attempt + 1))
       }
     )
@@ -369,6 +398,7 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
   const holdPortable = (request: HoldRequest, now: number) =>
     Effect.gen(function* () {
       const refs = distinct(request.scopes)
+      const makeCounters = makeCountersFor(request, refs, now)
       if (fast) {
         // Missing counters and expired holds are put right outside the step, which then
         // runs again as one statement; anything else goes to the portable step.
@@ -379,12 +409,11 @@ export const make = Effect.fnUntraced(function* (options: LedgerOptions) {
           if (outcome._tag === "Held") return outcome.hold
           if (outcome._tag === "Refused") return yield* outcome.error
           if (outcome.expired) yield* reclaim(now)
-          else if (outcome.missing.length > 0)
-            yield* CounterStatements.ensure(sql, outcome.missing, refs, now)
+          else if (outcome.missing.length > 0) yield* makeCounters(outcome.missing)
           else break
         }
       }
-      const result = yield* withCounters(refs, now, holdStep(request, refs, now))
+      const result = yield* withCounters(refs, now, holdStep(request, refs, now), makeCounters)
       return yield* Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed })
     })
 
