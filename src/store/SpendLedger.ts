@@ -91,7 +91,13 @@ export interface Settlement {
 
 /** @since 0.1.0 */
 export interface SpendLedgerShape {
-  /** Holds `amount` on every scope, or refuses naming the first binding scope (in scope order) that cannot take it. */
+  /**
+   * Holds `amount` on every scope, or refuses naming the first binding scope (in scope
+   * order) that cannot take it. A refusal holds nothing and makes no counter, not even
+   * for a scope it is the first to name (an end user known only from a request), so
+   * refused requests never grow the store; at most a window that has ended is brought
+   * up to date.
+   */
   readonly hold: (request: HoldRequest) => Effect.Effect<Hold, BudgetExceeded | StoreError>
   /**
    * Replaces the hold with the real cost on every scope and writes the spend log
