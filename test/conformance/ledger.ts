@@ -154,6 +154,25 @@ export const ledgerTests = (run: Run): void => {
       )
     )
 
+    it.effect("a scope named twice in one request is held, charged and released once", () =>
+      run(
+        Effect.gen(function* () {
+          const world = yield* makeWorld({ team: limits({ maxBudget: 1 }) })
+          const twice = [...world.scopes, world.team, world.key]
+          const held = yield* hold(twice, usd(0.6))
+          expect(yield* heldOn(world.scopes)).toEqual(world.scopes.map(() => usd(0.6)))
+          yield* settle(world, held, usd(0.5))
+          for (const scope of world.scopes) expect((yield* spendOf(scope)).total).toBe(usd(0.5))
+          expect(yield* heldOn(world.scopes)).toEqual(world.scopes.map(() => 0n))
+          // $0.50 is left on the team: $0.50 fits, once.
+          const released = yield* hold(twice, usd(0.5))
+          yield* Effect.flatMap(SpendLedger, (ledger) => ledger.release(released))
+          expect(yield* heldOn(world.scopes)).toEqual(world.scopes.map(() => 0n))
+          yield* failure(hold(twice, usd(0.6)), "BudgetExceeded")
+        })
+      )
+    )
+
     it.effect("a double settle is HoldClosed and never charges twice; release after settle too", () =>
       run(
         Effect.gen(function* () {

@@ -62,17 +62,21 @@ const holdStep = (
   now: number
 ): Hold | BudgetExceeded | typeof DUPLICATE => {
   tick(state, now)
-  const { holdId, scopes, amount, mode } = request
+  const { holdId, amount, mode } = request
   if (state.holds.has(holdId)) return DUPLICATE
+  const scopes: Array<Scope.ScopeRef> = []
   const keys: Array<string> = []
   const counters: Array<Counter> = []
   const bound: Array<Bound> = []
   // Counters of scopes seen for the first time are kept only if the hold is admitted:
   // a refusal leaves nothing behind.
   const made = new Map<string, Counter>()
-  for (const scope of scopes) {
+  for (const scope of request.scopes) {
     const key = Scope.key(scope)
-    let counter = state.counters.get(key) ?? made.get(key)
+    // A scope named twice is held once, as the SQL stores hold it.
+    if (keys.includes(key)) continue
+    scopes.push(scope)
+    let counter = state.counters.get(key)
     if (counter === undefined) {
       counter = empty(now)
       made.set(key, counter)
@@ -141,10 +145,14 @@ const settleStep = (
   }
   const scopes = open?.scopes ?? hold.scopes
   const bound: Array<Bound> = []
+  const charged = new Set<string>()
   for (let i = 0; i < scopes.length; i++) {
     const scope = scopes[i]
     if (scope === undefined) continue
-    const counter = counterOf(state, open?.keys[i] ?? Scope.key(scope), now)
+    const key = open?.keys[i] ?? Scope.key(scope)
+    if (charged.has(key)) continue
+    charged.add(key)
+    const counter = counterOf(state, key, now)
     const limits = limitsOf(state, scope)
     const window = roll(counter, limits, now)
     counter.total = Money.add(counter.total, cost)
