@@ -5,10 +5,9 @@
  * or refused (naming the same scope), the same headroom, the same spend everywhere after.
  * The memory store is the reference: its ledger is a few maps in one process.
  */
-import { expect } from "@effect/vitest"
 import { Cause, DateTime, Effect, Exit, Layer, Option, Redacted, TestClock, TestContext } from "effect"
 import * as fc from "fast-check"
-import { describe, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import {
   type Ledger,
   type Limits,
@@ -97,9 +96,6 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
 
 const cents = (n: number): Money.Money => Money.make(BigInt(n) * 10_000_000n)
 
-const describeScope = (scope: Scope.ScopeRef): string =>
-  scope.kind === "membership" ? "membership" : scope.kind === "global" ? "global" : `${scope.kind}`
-
 /** A failure as the step saw it: the typed error and its fields, or the defect. */
 const failureText = (cause: Cause.Cause<unknown>): string =>
   Option.match(Cause.failureOption(cause), {
@@ -130,7 +126,7 @@ const play = (test: Case): Effect.Effect<ReadonlyArray<string>, unknown, StoreSe
             open.push(exit.value)
             const tightest = Option.map(
               exit.value.tightest,
-              (h) => `${describeScope(h.scope)} ${h.remaining} of ${h.maxBudget}`
+              (h) => `${h.scope.kind} ${h.remaining} of ${h.maxBudget}`
             )
             seen.push(`hold ${exit.value.amount} tightest ${Option.getOrElse(tightest, () => "none")}`)
           } else seen.push(`hold failed ${failureText(exit.cause)}`)
@@ -146,7 +142,7 @@ const play = (test: Case): Effect.Effect<ReadonlyArray<string>, unknown, StoreSe
           seen.push(
             Exit.isSuccess(exit)
               ? `settle ${exit.value.cost} late ${exit.value.late} tightest ${Option.getOrElse(
-                  Option.map(exit.value.tightest, (h) => `${describeScope(h.scope)} ${h.remaining}`),
+                  Option.map(exit.value.tightest, (h) => `${h.scope.kind} ${h.remaining}`),
                   () => "none"
                 )}`
               : `settle failed ${failureText(exit.cause)}`
@@ -167,7 +163,7 @@ const play = (test: Case): Effect.Effect<ReadonlyArray<string>, unknown, StoreSe
     }
     for (const scope of everyScope) {
       const spend = yield* ledger.spendOf(scope)
-      seen.push(`${describeScope(scope)}: total ${spend.total} current ${spend.current} held ${spend.held}`)
+      seen.push(`${scope.kind}: total ${spend.total} current ${spend.current} held ${spend.held}`)
     }
     return seen
   })
