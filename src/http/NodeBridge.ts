@@ -211,6 +211,9 @@ const pipe = async (body: ReadableStream<Uint8Array>, res: ServerResponse, event
 /**
  * Pipes a Node body to the response with back-pressure, each chunk shown to the body's
  * observer as it is written; resolves once the body has finished one way or another.
+ * A complete body ends the response first and is charged right after, so the client
+ * never waits on the store: a reader on another connection may see that charge a
+ * moment after the last byte arrived.
  */
 const pipeNode = (body: NodeBody, res: ServerResponse, eventStream: boolean): Promise<void> =>
   new Promise((resolve) => {

@@ -419,6 +419,22 @@ export const expectUnpolluted = (): void => {
 }
 
 /**
+ * The store once nothing more is being written to it. Through the Node bridge a stream
+ * is charged just after its last byte went out, so the answer before may still be
+ * settling when the next request starts.
+ */
+const settledDump = async (target: Target): Promise<string> => {
+  let last = await target.dump()
+  for (let check = 0; check < 50; check++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const next = await target.dump()
+    if (next === last) return next
+    last = next
+  }
+  return last
+}
+
+/**
  * The property: whatever arrives, the answer is sound, and a refusal (4xx) leaves the
  * store exactly as it was, row for row.
  */
@@ -427,11 +443,13 @@ export const refusalsWriteNothing = (
   requests: fc.Arbitrary<HostileRequest>,
   key: string,
   numRuns: number
-) =>
-  fc.assert(
+) => {
+  let answered = false
+  return fc.assert(
     fc.asyncProperty(requests, async (request) => {
-      const before = await target.dump()
+      const before = answered ? await settledDump(target) : await target.dump()
       const reply = await send(target, request, key)
+      answered = reply.status < 300
       expectSound(reply, request)
       if (reply.status >= 400 && reply.status < 500) {
         const after = await target.dump()
@@ -443,6 +461,7 @@ export const refusalsWriteNothing = (
     }),
     { numRuns, endOnFailure: true }
   )
+}
 
 /**
  * Marks each side of a header breaker. Random text alone can match a header by chance
@@ -571,6 +590,9 @@ export const setUp = async (
     await admin("/team/member_add", { team_id: "t", member: { user_id: user, role: "admin" } })
   }
   await admin("/customer/new", { user_id: "c", max_budget: 10 })
+  // The LLM property's key is on a team of its own, with no user: nothing the management
+  // property changes (a token limit on team "t", say) applies to it.
+  await admin("/team/new", { team_id: "llm", team_alias: "LLM", max_budget: 100 })
   const issue = async (body: unknown) => {
     const generated = await admin("/key/generate", body)
     const key: unknown =
@@ -579,7 +601,7 @@ export const setUp = async (
     return key
   }
   return {
-    key: await issue({ team_id: "t", user_id: "u", max_budget: 50 }),
+    key: await issue({ team_id: "llm", max_budget: 50 }),
     managedKey: await issue({ team_id: "t", user_id: "u3", key_alias: "managed" })
   }
 }
