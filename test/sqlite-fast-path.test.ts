@@ -345,11 +345,13 @@ describe("SQLite synchronous ledger steps", () => {
       while (performance.now() - start < CommitWait.SAMPLE_MILLIS + 20) {
         // Busy for a whole sample period.
       }
-      const busy = load(performance.now())
+      const sampledAt = performance.now()
+      const busy = load(sampledAt)
       expect(busy).toBeGreaterThan(0.9)
-      // Within the period the sample stands, however idle the loop since.
+      // Within the period the sample stands, however idle the loop since (the time is
+      // given, so a slow timer cannot carry it past the period).
       await new Promise((resolve) => setTimeout(resolve, 30))
-      expect(load(performance.now())).toBe(busy)
+      expect(load(sampledAt + CommitWait.SAMPLE_MILLIS - 1)).toBe(busy)
       await new Promise((resolve) => setTimeout(resolve, CommitWait.SAMPLE_MILLIS + 20))
       expect(load(performance.now())).toBeLessThan(0.5)
     })
