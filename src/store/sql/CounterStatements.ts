@@ -201,9 +201,8 @@ export const fresh = (
 
 /**
  * Writes counters made by {@link fresh} (nothing spent in them); one another step made
- * meanwhile is kept as it is.
- * Runs on its own, before the step's transaction, so that transaction locks every
- * counter in one ordered batch.
+ * meanwhile is kept as it is. Runs on its own, before the step's transaction, so that
+ * transaction locks every counter in one ordered batch.
  *
  * @since 0.1.0
  */
