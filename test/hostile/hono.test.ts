@@ -1,12 +1,13 @@
 /**
- * Hostile input through the Hono adapter on loopback, over an SQLite store read back
- * with raw SQL: every management endpoint and every LLM route, random and malicious
+ * Hostile input through the Hono adapter on loopback, over an SQLite store and a
+ * PostgreSQL one (when reachable), each read back with raw SQL: every management endpoint and every LLM route, random and malicious
  * bodies and queries. No answer is a server error, a refusal writes nothing, nothing
  * reaches `Object.prototype`, and no alias or metadata gets into a header.
  */
 import type { AddressInfo } from "node:net"
 import { serve } from "@hono/node-server"
 import { Hono } from "hono"
+import type { SqlClient } from "@effect/sql/SqlClient"
 import { Layer, ManagedRuntime, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as HonoAdapter from "../../src/adapters/hono.js"
@@ -14,14 +15,20 @@ import { Invalidation, LlmGuard, ManagementApi, SqlStore, TeamBudget } from "../
 import * as FakeUpstream from "../support/fakeUpstream.js"
 import { expectUnpolluted, hostileSuite, setUp, type Target } from "../support/hostile.js"
 import { testPricing } from "../support/runtime.js"
+import { describePg, pgUrl, useDatabase } from "../support/postgres.js"
 import { dump, stateText } from "../support/sqlDump.js"
 
 const MASTER_KEY = "sk-hostile-master-5a0c9e1b7d"
 
-describe("hostile input through the Hono adapter", () => {
-  const client = SqlStore.sqliteClient({ filename: ":memory:" })
+/** The SDK over a store on `client`, with the client itself for raw reads. */
+const runtimeOn = (client: Layer.Layer<SqlClient, unknown>) => {
   const store = Layer.merge(SqlStore.layer(), Invalidation.layerLocal).pipe(Layer.provideMerge(client))
-  const runtime = ManagedRuntime.make(Layer.merge(TeamBudget.layer(store, { pricing: testPricing }), client))
+  return ManagedRuntime.make(Layer.merge(TeamBudget.layer(store, { pricing: testPricing }), client))
+}
+
+/** The suite over the store `client()` makes (called once, before the tests). */
+const hostileHono = (client: () => Layer.Layer<SqlClient, unknown>) => {
+  let runtime: ReturnType<typeof runtimeOn>
   let upstream: FakeUpstream.FakeUpstream
   let server: ReturnType<typeof serve>
   let target: Target
@@ -29,6 +36,7 @@ describe("hostile input through the Hono adapter", () => {
   let managedKey = ""
 
   beforeAll(async () => {
+    runtime = runtimeOn(client())
     upstream = await FakeUpstream.start()
     const app = new Hono()
     app.route(
@@ -91,4 +99,13 @@ describe("hostile input through the Hono adapter", () => {
     const health = await fetch(`${target.url}/admin/health/readiness`)
     expect(health.status).toBe(200)
   })
+}
+
+describe("hostile input through the Hono adapter, on SQLite", () => {
+  hostileHono(() => SqlStore.sqliteClient({ filename: ":memory:" }))
+})
+
+describePg("hostile input through the Hono adapter, on PostgreSQL", () => {
+  const database = useDatabase()
+  hostileHono(() => SqlStore.pgClient({ url: Redacted.make(pgUrl(database.name)), maxConnections: 8 }))
 })
