@@ -53,11 +53,11 @@ import { startProxy } from "./support/tcpProxy.js"
 describePg("PostgreSQL store", () => {
   const database = useDatabase()
 
-  /** A fresh schema, and a store over a pool of its own on it. */
+  /** A store over a pool of its own on `url`, with that pool's client for raw SQL. */
   const storeOn = (url: string, options: SqlStore.SqlStoreOptions & { maxConnections?: number } = {}) =>
     Layer.build(
       SqlStore.layer(options).pipe(
-        Layer.provide(
+        Layer.provideMerge(
           SqlStore.pgClient({ url: Redacted.make(url), maxConnections: options.maxConnections ?? 8 })
         )
       )
@@ -111,21 +111,15 @@ describePg("PostgreSQL store", () => {
 
   it.scoped("a refused hold writes nothing, not even a counter of a scope never seen", () =>
     Effect.gen(function* () {
-      const url = Redacted.make(pgUrl(database.name, yield* schemaIn(database.name)))
-      const services = yield* Layer.build(
-        SqlStore.layer().pipe(Layer.provideMerge(SqlStore.pgClient({ url })))
-      )
-      yield* Effect.flatMap(SqlClient.SqlClient, refusalMakesNoCounter).pipe(Effect.provide(services))
+      const store = yield* storeOn(pgUrl(database.name, yield* schemaIn(database.name)))
+      yield* Effect.flatMap(SqlClient.SqlClient, refusalMakesNoCounter).pipe(Effect.provide(store))
     })
   )
 
   it.scoped("migrations run twice apply nothing the second time", () =>
     Effect.gen(function* () {
-      const url = Redacted.make(pgUrl(database.name, yield* schemaIn(database.name)))
-      const services = yield* Layer.build(
-        SqlStore.layer().pipe(Layer.provideMerge(SqlStore.pgClient({ url })))
-      )
-      yield* Effect.flatMap(SqlClient.SqlClient, migrateTwice).pipe(Effect.provide(services))
+      const store = yield* storeOn(pgUrl(database.name, yield* schemaIn(database.name)))
+      yield* Effect.flatMap(SqlClient.SqlClient, migrateTwice).pipe(Effect.provide(store))
     })
   )
 

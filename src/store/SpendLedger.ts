@@ -95,8 +95,8 @@ export interface SpendLedgerShape {
    * Holds `amount` on every scope, or refuses naming the first binding scope (in scope
    * order) that cannot take it. A refusal holds nothing and makes no counter, not even
    * for a scope it is the first to name (an end user known only from a request), so
-   * refused requests never grow the store; at most a window that has ended is brought
-   * up to date.
+   * refused requests never grow the store; at most what time has already decided is
+   * brought up to date (a window that has ended, holds that have expired).
    */
   readonly hold: (request: HoldRequest) => Effect.Effect<Hold, BudgetExceeded | StoreError>
   /**
